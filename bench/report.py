@@ -1,0 +1,148 @@
+#!/usr/bin/python3
+"""Render bench/hostess-bench results: a table, the edge/nginx and edge/haproxy ratios,
+optionally the JSON (with derived figures) and a PNG plot (only if matplotlib imports).
+
+usage: report.py RESULTS.json [--json OUT.json] [--png OUT.png]
+
+RESULTS.json is what hostess-bench assembles: one entry per target with wrk's figures
+("load": 64 connections, "c1": one connection), the proxy's CPU ticks over the load pass,
+its peak RSS and, with --syscalls, strace counts. Only the standard library is required.
+"""
+import argparse
+import json
+import sys
+
+
+def derive(run):
+    """Figures per target, from the raw measurements."""
+    load, c1 = run["load"], run.get("c1") or {}
+    secs = load["duration_us"] / 1e6
+    reqs = load["requests"]
+    errs = sum(load["errors"].values())
+    out = {
+        "target": run["target"],
+        "rps": reqs / secs if secs else 0.0,
+        "p50_us": load["latency_us"]["p50"],
+        "p99_us": load["latency_us"]["p99"],
+        "p999_us": load["latency_us"]["p999"],
+        "errors": errs,
+        "cpu_us_per_req": None,
+        "cpu_pct": None,
+        "rss_mib": None,
+        "c1_p50_us": (c1.get("latency_us") or {}).get("p50"),
+        "c1_p99_us": (c1.get("latency_us") or {}).get("p99"),
+        "c1_added_us": None,
+        "syscalls_per_req": None,
+    }
+    if run.get("cpu_ticks") is not None and reqs:
+        cpu_us = run["cpu_ticks"] * 1e6 / run["clk_tck"]
+        out["cpu_us_per_req"] = cpu_us / reqs
+        out["cpu_pct"] = 100.0 * cpu_us / load["duration_us"]
+    if run.get("rss_kb"):
+        out["rss_mib"] = run["rss_kb"] / 1024.0
+    if run.get("syscalls"):
+        out["syscalls_per_req"] = run["syscalls"]["per_request"]
+        out["syscalls_top"] = run["syscalls"].get("top")
+    return out
+
+
+def fmt_us(v):
+    if v is None:
+        return "-"
+    return "%.0fus" % v if v < 1000 else "%.2fms" % (v / 1000.0)
+
+
+def fmt(v, spec):
+    return "-" if v is None else spec % v
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results")
+    ap.add_argument("--json")
+    ap.add_argument("--png")
+    args = ap.parse_args()
+
+    res = json.load(open(args.results))
+    rows = [derive(r) for r in res["runs"]]
+    by = {r["target"]: r for r in rows}
+    direct = by.get("direct")
+    for r in rows:
+        if direct and r["c1_p50_us"] is not None and direct["c1_p50_us"] is not None:
+            r["c1_added_us"] = r["c1_p50_us"] - direct["c1_p50_us"]
+
+    print()
+    print("hostess-bench: %d hosts, %d backends, %d connections, %d s per target, body %d B, %s"
+          % (res["hosts"], res["backends"], res["connections"], res["duration_s"], res["body_bytes"],
+             "proxy on CPU %s, load on CPU %s" % (res["proxy_cpu"], res["load_cpu"])
+             if res["pinned"] else "not pinned"))
+    head = ("target", "req/s", "p50", "p99", "p99.9", "CPU us/req", "CPU %", "RSS MiB",
+            "1-conn p50", "added", "syscalls/req", "errors")
+    line = "%-8s %10s %8s %8s %8s %10s %6s %8s %10s %8s %12s %7s"
+    print(line % head)
+    for r in rows:
+        print(line % (r["target"], "%.0f" % r["rps"], fmt_us(r["p50_us"]), fmt_us(r["p99_us"]),
+                      fmt_us(r["p999_us"]), fmt(r["cpu_us_per_req"], "%.2f"), fmt(r["cpu_pct"], "%.0f"),
+                      fmt(r["rss_mib"], "%.1f"), fmt_us(r["c1_p50_us"]),
+                      "-" if r["c1_added_us"] is None or r["target"] == "direct"
+                      else "%+.0fus" % r["c1_added_us"],
+                      fmt(r["syscalls_per_req"], "%.2f"), r["errors"]))
+
+    ratios = {}
+    edge = by.get("edge")
+    if edge:
+        for other in ("nginx", "haproxy", "direct"):
+            o = by.get(other)
+            if not o:
+                continue
+            ratios["edge/" + other] = {
+                "rps": ratio(edge["rps"], o["rps"]),
+                "cpu_us_per_req": ratio(edge["cpu_us_per_req"], o["cpu_us_per_req"]),
+                "rss": ratio(edge["rss_mib"], o["rss_mib"]),
+            }
+    if ratios:
+        print()
+        print("ratios (same run): req/s higher is better; CPU us/req and RSS lower are better")
+        for k, v in ratios.items():
+            print("  %-13s req/s %s   CPU us/req %s   RSS %s" % (
+                k, fmt(v["rps"], "%.2fx"), fmt(v["cpu_us_per_req"], "%.2fx"), fmt(v["rss"], "%.2fx")))
+    if res.get("failed"):
+        print("\nfailed: %s" % " ".join(res["failed"]))
+    if any(r["errors"] for r in rows):
+        print("\nwarning: some targets had errors (non-2xx or socket errors): their figures are suspect")
+
+    if args.json:
+        res["summary"] = rows
+        res["ratios"] = ratios
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+            f.write("\n")
+    if args.png:
+        plot(rows, args.png)
+
+
+def plot(rows, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except Exception:
+        return  # optional: silently skipped without matplotlib
+    names = [r["target"] for r in rows]
+    fig, ax = plt.subplots(1, 3, figsize=(12, 4))
+    ax[0].bar(names, [r["rps"] for r in rows])
+    ax[0].set_title("req/s (64 connections)")
+    ax[1].bar(names, [r["cpu_us_per_req"] or 0 for r in rows])
+    ax[1].set_title("proxy CPU us per request")
+    ax[2].bar(names, [r["p99_us"] / 1000.0 for r in rows])
+    ax[2].set_title("p99 latency (ms)")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+/*
+ * hostess-edge: the process entry point (CONTRACT §4).
+ *
+ *   hostess-edge [--config FILE]          run the edge
+ *   hostess-edge check --config FILE      validate FILE; exit 0, or 1 with file:line:col
+ *   hostess-edge version
+ *
+ * The main thread is the control thread: it loads the config, builds routing snapshots,
+ * starts the workers, and then runs its own loop for signals. SIGHUP reloads config and
+ * routes (an invalid file is reported and the running config kept) and reopens the logs;
+ * SIGTERM/SIGINT drain (stop accepting, finish in-flight requests within timeouts.drain)
+ * and exit 0.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "router/base/hash.h"
+#include "router/base/log.h"
+#include "router/route_table.h"
+#include "router/router.h"
+#include "router/settings.h"
+
+#ifndef HOSTESS_VERSION
+#define HOSTESS_VERSION "dev"
+#endif
+
+struct edge_main {
+    const char             *config_path;
+    struct target_registry *registry;  /* address → stable slot, across reloads */
+    struct router          *router;
+    uint64_t                generation;
+    uv_signal_t             sighup, sigterm, sigint;
+    uv_timer_t              reclaim;
+    int                     stop_signal;
+};
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: hostess-edge [--config FILE]\n"
+                    "       hostess-edge check --config FILE\n"
+                    "       hostess-edge version\n");
+    return 2;
+}
+
+/* Builds a snapshot that takes ownership of cfg. NULL with err on failure (cfg freed). */
+static struct router_snapshot *snapshot_build(struct edge_main *m, struct edge_config *cfg,
+                                              char *err, size_t errlen)
+{
+    struct router_snapshot *s = calloc(1, sizeof(*s));
+    struct route_table_builder *b = route_table_builder_new(cfg->nroutes);
+    struct target *tmp = NULL;
+
+    if (s == NULL || b == NULL)
+        goto nomem;
+    s->cfg = cfg;
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const struct cfg_route *r = &cfg->routes[i];
+        tmp = calloc(r->ntargets, sizeof(*tmp));
+        if (tmp == NULL)
+            goto nomem;
+        for (size_t j = 0; j < r->ntargets; j++) {
+            int slot = target_registry_slot(m->registry, (const struct sockaddr *)&r->targets[j].sa,
+                                            r->targets[j].salen);
+            if (slot < 0)
+                goto nomem;
+            memcpy(&tmp[j].sa, &r->targets[j].sa, sizeof tmp[j].sa);
+            tmp[j].salen = r->targets[j].salen;
+            tmp[j].slot = (uint32_t)slot;
+            snprintf(tmp[j].name, sizeof tmp[j].name, "%s", r->targets[j].text);
+        }
+        int rc = route_table_builder_add(b, r->host, strlen(r->host), tmp, r->ntargets);
+        free(tmp);
+        tmp = NULL;
+        if (rc != 0) {
+            snprintf(err, errlen, "route %s: %s", r->host, strerror(-rc));
+            route_table_builder_free(b);
+            router_snapshot_free(s);
+            return NULL;
+        }
+    }
+    s->routes = route_table_builder_finish(b);
+    if (s->routes == NULL) {
+        snprintf(err, errlen, "out of memory building routes");
+        router_snapshot_free(s);
+        return NULL;
+    }
+    s->generation = ++m->generation;
+    return s;
+nomem:
+    snprintf(err, errlen, "out of memory building routes");
+    free(tmp);
+    route_table_builder_free(b);
+    if (s != NULL)
+        router_snapshot_free(s);
+    else {
+        edge_config_free(cfg);
+        free(cfg);
+    }
+    return NULL;
+}
+
+static int open_logs(const struct edge_config *cfg)
+{
+    int rc = log_open(cfg->log.error);
+    if (rc != 0) {
+        fprintf(stderr, "hostess-edge: log.error %s: %s\n", cfg->log.error, strerror(-rc));
+        return -1;
+    }
+    log_level = (enum log_level)cfg->log.level;
+    rc = access_log_open(cfg->log.access);
+    if (rc != 0) {
+        log_error("log.access %s: %s", cfg->log.access, strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void on_reclaim(uv_timer_t *t)
+{
+    struct edge_main *m = t->data;
+    router_reclaim(m->router);
+}
+
+static void reload(struct edge_main *m)
+{
+    char err[1024];
+    struct edge_config *cfg = calloc(1, sizeof(*cfg));
+
+    if (cfg == NULL) {
+        log_error("reload: out of memory; keeping the running configuration");
+        return;
+    }
+    if (edge_config_load(m->config_path, cfg, err, sizeof err) != 0) {
+        log_error("reload failed, keeping the running configuration: %s", err);
+        free(cfg);
+        return;
+    }
+    const struct edge_config *cur = router_current(m->router)->cfg;
+    if (memcmp(&cur->listen_http.sa, &cfg->listen_http.sa, sizeof cfg->listen_http.sa) != 0)
+        log_warn("reload: listen.http changed to %s; listeners change only on restart",
+                 cfg->listen_http.text);
+    if (cur->workers != cfg->workers)
+        log_warn("reload: workers changed; the worker count changes only on restart");
+    if (open_logs(cfg) != 0)
+        log_warn("reload: logs not reopened");
+    size_t nroutes = cfg->nroutes;
+    struct router_snapshot *s = snapshot_build(m, cfg, err, sizeof err);
+    if (s == NULL) {
+        log_error("reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    if (router_publish(m->router, s) != 0) {
+        log_error("reload failed: out of memory; keeping the running configuration");
+        return;
+    }
+    log_info("reloaded %s: %zu routes, generation %llu", m->config_path ? m->config_path : "defaults",
+             nroutes, (unsigned long long)m->generation);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct edge_main *m = h->data;
+
+    if (signum == SIGHUP) {
+        reload(m);
+        return;
+    }
+    m->stop_signal = signum;
+    uv_stop(h->loop);
+}
+
+static unsigned workers_auto(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 256 ? 256 : (unsigned)n;
+}
+
+static int run(const char *path)
+{
+    struct edge_main m = {.config_path = path};
+    char err[1024];
+    uint64_t seed;
+
+    if (getrandom(&seed, sizeof seed, 0) == sizeof seed)
+        hash_seed_set(seed);
+    signal(SIGPIPE, SIG_IGN);
+    struct edge_config *cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL)
+        return 1;
+    if (edge_config_load(path, cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        free(cfg);
+        return 1;
+    }
+    if (open_logs(cfg) != 0) {
+        edge_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
+    unsigned nworkers = cfg->workers ? cfg->workers : workers_auto();
+    m.registry = target_registry_new();
+    if (m.registry == NULL)
+        return 1;
+    struct router_snapshot *snap = snapshot_build(&m, cfg, err, sizeof err);
+    if (snap == NULL) {
+        log_error("%s", err);
+        return 1;
+    }
+    log_info("hostess-edge %s starting: %zu routes", HOSTESS_VERSION, snap->cfg->nroutes);
+    m.router = router_start(snap, nworkers, err, sizeof err);
+    if (m.router == NULL) {
+        log_error("%s", err);
+        return 1;
+    }
+
+    uv_loop_t *loop = uv_default_loop();
+    uv_signal_init(loop, &m.sighup);
+    uv_signal_init(loop, &m.sigterm);
+    uv_signal_init(loop, &m.sigint);
+    m.sighup.data = m.sigterm.data = m.sigint.data = &m;
+    uv_signal_start(&m.sighup, on_signal, SIGHUP);
+    uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&m.sigint, on_signal, SIGINT);
+    uv_timer_init(loop, &m.reclaim);
+    m.reclaim.data = &m;
+    uv_timer_start(&m.reclaim, on_reclaim, 100, 100);
+
+    uv_run(loop, UV_RUN_DEFAULT);
+
+    uint32_t drain_ms = router_current(m.router)->cfg->timeouts.drain_ms;
+    log_info("signal %d: draining (up to %ums)", m.stop_signal, drain_ms);
+    router_drain(m.router, drain_ms);
+    router_join(m.router);
+    uv_close((uv_handle_t *)&m.sighup, NULL);
+    uv_close((uv_handle_t *)&m.sigterm, NULL);
+    uv_close((uv_handle_t *)&m.sigint, NULL);
+    uv_close((uv_handle_t *)&m.reclaim, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    target_registry_free(m.registry);
+    access_log_open("off");
+    log_info("stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL;
+    int check = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "version") == 0 || strcmp(argv[i], "--version") == 0) {
+            printf("hostess-edge %s\n", HOSTESS_VERSION);
+            return 0;
+        } else if (strcmp(argv[i], "check") == 0 && i == 1) {
+            check = 1;
+        } else if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc) {
+            config = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            config = argv[i] + 9;
+        } else {
+            return usage();
+        }
+    }
+    if (check) {
+        char err[1024];
+        struct edge_config cfg;
+        if (config == NULL)
+            return usage();
+        if (edge_config_load(config, &cfg, err, sizeof err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        printf("%s: ok (%zu routes)\n", config, cfg.nroutes);
+        edge_config_free(&cfg);
+        return 0;
+    }
+    return run(config);
+}

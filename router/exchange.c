@@ -1,0 +1,610 @@
+/*
+ * exchange: one request and its response, from a parsed request head to the last byte of
+ * the response (or a relay after a 101).
+ *
+ * Flow: exchange_start() validates the host, routes, rebuilds the request head and asks
+ * upstream.c for a connection. exchange_up_ready() writes the head and streams the body
+ * (client input buffer → upstream socket, exchange_pump_request); the response head is
+ * parsed from the upstream input buffer and its body streamed back (upstream input buffer
+ * → client socket, exchange_pump_response). Payload bytes are never copied: write iovecs
+ * point into the input buffers, and those bytes are consumed only when the write is done.
+ * Back-pressure is the buffers filling up: a full input buffer stops reading its socket.
+ *
+ * Errors are decided in one place (exchange_fail): before any response byte went out the
+ * client gets the edge's own status page; after, the connection is cut so a truncated
+ * response never looks complete. Retries (another target) happen only while no request
+ * byte was sent, or for idempotent requests without a body (CONTRACT §3).
+ */
+#include <string.h>
+
+#include "router/base/log.h"
+#include "router/hostname.h"
+#include "router/internal.h"
+#include "router/route_table.h"
+
+#define MAX_ATTEMPTS 3
+
+static char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+static void exchange_pump_request(struct exchange *ex);
+static void exchange_pump_response(struct exchange *ex);
+
+static int reqid_valid(struct span v)
+{
+    if (v.len == 0 || v.len > 128)
+        return 0;
+    for (size_t i = 0; i < v.len; i++) {
+        char ch = v.ptr[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_' || ch == '.' || ch == ':'))
+            return 0;
+    }
+    return 1;
+}
+
+static void reqid_generate(struct worker *w, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t a = worker_random(w), b = worker_random(w);
+    for (int i = 0; i < 16; i++) {
+        out[i] = hex[(a >> (i * 4)) & 15];
+        out[16 + i] = hex[(b >> (i * 4)) & 15];
+    }
+    out[32] = '\0';
+}
+
+static void exchange_finish(struct exchange *ex)
+{
+    struct conn *c = ex->c;
+    struct upconn *u = ex->up;
+
+    if (u != NULL) {
+        int keep = (ex->flags & EX_F_REQ_DONE) && !(ex->flags & EX_F_UP_NOREUSE) &&
+                   u->in.off == u->in.len && !u->eof;
+        ex->up = NULL;
+        upstream_release(u, keep);
+    }
+    if ((ex->flags & EX_F_HAS_BODY) && !(ex->flags & EX_F_REQ_DONE))
+        c->flags |= C_F_WANT_CLOSE; /* unread request body: the framing is lost */
+    deadline_cancel(&c->w->wheel, &c->dl);
+    access_log_exchange(c->w, ex);
+    ex->flags = 0;
+    conn_exchange_done(c);
+}
+
+void exchange_abort(struct exchange *ex, enum term_side side, enum term_phase phase)
+{
+    struct conn *c = ex->c;
+
+    if (ex->term_side == TERM_NONE) {
+        ex->term_side = (uint8_t)side;
+        ex->term_phase = (uint8_t)phase;
+    }
+    if (ex->status == 0 || !(ex->flags & EX_F_HEAD_OUT))
+        ex->status = side == TERM_CLIENT ? 499 : 502;
+    /* Close the client first: uv_close stops its pending writes, which may point into
+     * the upstream's input buffer, before that buffer can be freed. */
+    conn_close(c);
+    if (ex->up != NULL)
+        upstream_close(ex->up);
+    if (ex->flags & EX_F_ACTIVE)
+        access_log_exchange(c->w, ex);
+    ex->flags = 0;
+}
+
+/* The edge answers status itself; before any response byte went out, else a cut. */
+static void exchange_fail(struct exchange *ex, int status, const char *detail,
+                          uint32_t retry_after, enum term_side side, enum term_phase phase)
+{
+    struct conn *c = ex->c;
+
+    if ((ex->flags & EX_F_HEAD_OUT) || c->tx.busy) {
+        exchange_abort(ex, side, phase);
+        return;
+    }
+    if (ex->up != NULL)
+        upstream_close(ex->up);
+    if ((ex->flags & EX_F_HAS_BODY) && !(ex->flags & EX_F_REQ_DONE))
+        c->flags |= C_F_WANT_CLOSE;
+    ex->status = (uint16_t)status;
+    ex->term_side = (uint8_t)side;
+    ex->term_phase = (uint8_t)phase;
+    ex->flags |= EX_F_CANNED | EX_F_HEAD_OUT | EX_F_RESP_HEAD;
+    pump_init(&ex->resp, H1_BODY_NONE, 0, 0);
+    if (h1_build_error(ex, status, detail, retry_after, (c->flags & C_F_WANT_CLOSE) != 0) != 0) {
+        exchange_abort(ex, TERM_EDGE, phase);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(ex->downhead.p, ex->downhead.len);
+    ex->resp_used = 0;
+    int r = sendq_write(&c->tx, (uv_stream_t *)&c->tcp, &b, 1, conn_on_written);
+    if (r < 0)
+        exchange_abort(ex, TERM_CLIENT, PH_RESP_HEAD);
+    else if (r == 1)
+        exchange_finish(ex);
+    else
+        deadline_arm(&c->w->wheel, &c->dl, DL_CLIENT, c->w->cfg->timeouts.client_ms);
+}
+
+/* Tries the next target, or answers the failure. */
+static void exchange_connect(struct exchange *ex, int last_err, int timed_out)
+{
+    struct worker *w = ex->c->w;
+    uint32_t retry_after = 0;
+    int r = -ENOENT;
+
+    if (ex->attempts < MAX_ATTEMPTS) {
+        const struct route *rt = route_table_lookup(w->snap->routes, ex->host, ex->host_len);
+        if (rt == NULL) {
+            exchange_fail(ex, 503, "the route was removed", 1, TERM_EDGE, PH_ROUTE);
+            return;
+        }
+        r = upstream_acquire(ex, rt, &retry_after);
+        if (r == 0)
+            return;
+    }
+    if (r == -EAGAIN && ex->attempts == 0)
+        exchange_fail(ex, 503, "no healthy target", retry_after ? retry_after : 1, TERM_EDGE,
+                      PH_ROUTE);
+    else if (timed_out)
+        exchange_fail(ex, 504, "upstream timed out", 0, TERM_UPSTREAM, PH_CONNECT);
+    else if (r == -EAGAIN || r == -ENOENT)
+        exchange_fail(ex, 502, "upstream unreachable", 0, TERM_UPSTREAM, PH_CONNECT);
+    else
+        exchange_connect(ex, r, 0); /* connect() itself failed on that target: next one */
+    (void)last_err;
+}
+
+void exchange_start(struct conn *c, const struct h1_request *req)
+{
+    struct worker *w = c->w;
+    struct exchange *ex = &c->ex;
+    char host[HOSTNAME_MAX + 1];
+
+    memset(ex, 0, offsetof(struct exchange, uphead));
+    ex->c = c;
+    ex->slot = UINT32_MAX;
+    ex->flags = EX_F_ACTIVE;
+    ex->t_start = uv_now(&w->loop);
+    ex->method_id = (uint8_t)req->method_id;
+    ex->minor = req->minor;
+    ex->method_len = (uint8_t)(req->method.len < sizeof ex->method ? req->method.len
+                                                                  : sizeof ex->method - 1);
+    memcpy(ex->method, req->method.ptr, ex->method_len);
+    ex->path_len = (uint16_t)(req->path.len < sizeof ex->path ? req->path.len : sizeof ex->path);
+    memcpy(ex->path, req->path.ptr, ex->path_len);
+    deadline_cancel(&w->wheel, &c->dl);
+
+    for (size_t i = 0; i < req->nfields; i++) {
+        if (req->fields[i].tok == TOK_X_REQUEST_ID && reqid_valid(req->fields[i].value)) {
+            memcpy(ex->reqid, req->fields[i].value.ptr, req->fields[i].value.len);
+            ex->reqid[req->fields[i].value.len] = '\0';
+            break;
+        }
+    }
+    if (ex->reqid[0] == '\0')
+        reqid_generate(w, ex->reqid);
+    if (req->minor == 0 || (req->flags & H1_F_CONN_CLOSE))
+        c->flags |= C_F_WANT_CLOSE;
+    switch (req->method_id) {
+    case H1_M_HEAD:
+        ex->flags |= EX_F_HEAD_REQ | EX_F_IDEMPOTENT;
+        break;
+    case H1_M_GET: case H1_M_OPTIONS: case H1_M_TRACE: case H1_M_PUT: case H1_M_DELETE:
+        ex->flags |= EX_F_IDEMPOTENT;
+        break;
+    default:
+        break;
+    }
+    if (req->flags & H1_F_UPGRADE_WS)
+        ex->flags |= EX_F_UPGRADE;
+    if (req->body == H1_BODY_CHUNKED || (req->body == H1_BODY_LENGTH && req->content_length > 0)) {
+        ex->flags |= EX_F_HAS_BODY;
+        if (req->flags & H1_F_EXPECT_100)
+            ex->flags |= EX_F_EXPECT;
+    }
+    pump_init(&ex->req, req->body, req->content_length, req->body == H1_BODY_CHUNKED);
+
+    int hl = req->host.ptr ? hostname_normalise(req->host.ptr, req->host.len, host) : -1;
+    if (hl <= 0) {
+        c->in.off += (uint32_t)req->head_len;
+        exchange_fail(ex, 400, "missing or invalid Host", 0, TERM_CLIENT, PH_HEAD);
+        return;
+    }
+    memcpy(ex->host, host, (size_t)hl);
+    ex->host_len = (uint8_t)hl;
+
+    const struct route *rt = route_table_lookup(w->snap->routes, ex->host, ex->host_len);
+    if (rt == NULL) {
+        c->in.off += (uint32_t)req->head_len;
+        exchange_fail(ex, 404, "no route for this host", 0, TERM_EDGE, PH_ROUTE);
+        return;
+    }
+    int built = h1_build_request(ex, req);
+    c->in.off += (uint32_t)req->head_len; /* the head's spans are dead from here on */
+    if (built != 0) {
+        exchange_fail(ex, 500, "out of memory", 0, TERM_EDGE, PH_HEAD);
+        return;
+    }
+    uint32_t retry_after = 0;
+    int r = upstream_acquire(ex, rt, &retry_after);
+    if (r == -EAGAIN)
+        exchange_fail(ex, 503, "no healthy target", retry_after ? retry_after : 1, TERM_EDGE,
+                      PH_ROUTE);
+    else if (r < 0)
+        exchange_connect(ex, r, 0);
+}
+
+void exchange_up_ready(struct exchange *ex, struct upconn *u)
+{
+    struct conn *c = ex->c;
+    struct worker *w = c->w;
+
+    ex->up = u;
+    u->ex = ex;
+    u->nreqs++;
+    ex->t_connect = uv_now(&w->loop);
+    if ((ex->flags & EX_F_EXPECT) && !c->tx.busy) {
+        /* RFC 9110 §10.1.1: we have somewhere to send the body, so ask for it. */
+        uv_buf_t b = uv_buf_init(continue_100, sizeof continue_100 - 1);
+        ex->flags &= ~EX_F_EXPECT;
+        if (sendq_write(&c->tx, (uv_stream_t *)&c->tcp, &b, 1, conn_on_written) < 0) {
+            exchange_abort(ex, TERM_CLIENT, PH_BODY);
+            return;
+        }
+    }
+    deadline_arm(&w->wheel, &u->dl, DL_UPSTREAM, w->cfg->timeouts.upstream_response_ms);
+    exchange_pump_request(ex);
+}
+
+void exchange_up_failed(struct exchange *ex, int status, int timed_out)
+{
+    log_debug("upstream for %.*s failed: %s", (int)ex->host_len, ex->host, uv_strerror(status));
+    exchange_connect(ex, status, timed_out);
+}
+
+/* Client → upstream: the request head, then body bytes as they are in the input buffer.
+ * Loops while writes complete at once; returns when a write is queued, input is needed,
+ * or the request is done. */
+static void exchange_pump_request(struct exchange *ex)
+{
+    struct conn *c = ex->c;
+    struct worker *w = c->w;
+
+    while (ex->up != NULL && ex->up->state == UP_LEASED && !ex->up->tx.busy &&
+           !(ex->flags & EX_F_REQ_DONE)) {
+        struct upconn *u = ex->up;
+        uv_buf_t iov[SENDQ_IOV];
+        unsigned n = 0;
+        size_t used = 0;
+
+        if (!(ex->flags & EX_F_REQ_SENT))
+            iov[n++] = uv_buf_init(ex->uphead.p, ex->uphead.len);
+        int k = pump_fill(&ex->req, c->in.p + c->in.off, c->in.len - c->in.off, &used,
+                          iov + n, SENDQ_IOV - n);
+        if (k < 0) {
+            exchange_fail(ex, 400, "malformed chunked body", 0, TERM_CLIENT, PH_BODY);
+            return;
+        }
+        n += (unsigned)k;
+        if (n == 0) {
+            if (c->flags & C_F_EOF) {
+                if (c->state == C_RELAY) /* the client ended the tunnel */
+                    exchange_abort(ex, TERM_NONE, PH_RELAY);
+                else
+                    exchange_abort(ex, TERM_CLIENT, PH_BODY);
+                return;
+            }
+            if (c->state != C_RELAY)
+                deadline_arm(&w->wheel, &c->dl, DL_CLIENT, w->cfg->timeouts.client_ms);
+            conn_rx_resume(c);
+            return;
+        }
+        ex->req_used = used;
+        ex->flags |= EX_F_REQ_SENT;
+        int r = sendq_write(&u->tx, (uv_stream_t *)&u->tcp, iov, n, upstream_on_written);
+        if (r < 0) {
+            exchange_on_up_eof(ex, r);
+            return;
+        }
+        if (r == 0)
+            return; /* exchange_on_up_written() continues */
+        exchange_on_up_written(ex, 0);
+        return;
+    }
+}
+
+/* The write of ex->req_used client bytes (and maybe the head) finished. */
+void exchange_on_up_written(struct exchange *ex, int status)
+{
+    struct conn *c = ex->c;
+    struct worker *w = c->w;
+
+    if (status < 0) {
+        exchange_on_up_eof(ex, status);
+        return;
+    }
+    c->in.off += (uint32_t)ex->req_used;
+    ex->req_used = 0;
+    if (c->state == C_RELAY) {
+        deadline_arm(&w->wheel, &c->dl, DL_TUNNEL, w->cfg->timeouts.tunnel_ms);
+    } else if (ex->req.done && ex->req.ended) {
+        ex->flags |= EX_F_REQ_DONE;
+        if (!c->tx.busy)
+            deadline_cancel(&w->wheel, &c->dl);
+        if (!(ex->flags & EX_F_RESP_HEAD) && ex->up != NULL)
+            deadline_arm(&w->wheel, &ex->up->dl, DL_UPSTREAM,
+                         w->cfg->timeouts.upstream_response_ms);
+        return;
+    }
+    if (c->in.off == c->in.len) {
+        c->in.off = c->in.len = 0;
+    } else if (c->in.len == c->in.cap && c->in.off > 0) {
+        memmove(c->in.p, c->in.p + c->in.off, c->in.len - c->in.off);
+        c->in.len -= c->in.off;
+        c->in.off = 0;
+    }
+    exchange_pump_request(ex);
+}
+
+void exchange_on_client_data(struct exchange *ex)
+{
+    struct conn *c = ex->c;
+
+    if (c->state == C_RELAY) {
+        deadline_arm(&c->w->wheel, &c->dl, DL_TUNNEL, c->w->cfg->timeouts.tunnel_ms);
+        exchange_pump_request(ex);
+        return;
+    }
+    if (!(ex->flags & EX_F_REQ_DONE)) {
+        exchange_pump_request(ex);
+    }
+    if (c->in.len == c->in.cap)
+        conn_rx_pause(c); /* pipelined bytes wait for this exchange to end */
+}
+
+void exchange_on_client_eof(struct exchange *ex)
+{
+    struct conn *c = ex->c;
+
+    c->flags |= C_F_WANT_CLOSE;
+    /* In a relay the pump forwards what is still buffered, then ends the tunnel.
+     * Half-close after a complete request is legal: answer, then close. A body still
+     * missing is found by the request pump, which then aborts. */
+    if (c->state == C_RELAY || !(ex->flags & EX_F_REQ_DONE))
+        exchange_pump_request(ex);
+}
+
+/* --- the response ---------------------------------------------------------------------- */
+
+static void exchange_start_relay(struct exchange *ex)
+{
+    struct conn *c = ex->c;
+    c->state = C_RELAY;
+    c->flags |= C_F_WANT_CLOSE; /* the connection ends with the tunnel */
+    ex->flags |= EX_F_REQ_SENT | EX_F_UP_NOREUSE;
+    ex->flags &= ~EX_F_REQ_DONE;
+    pump_init(&ex->req, H1_BODY_UNTIL_CLOSE, 0, 0);
+    pump_init(&ex->resp, H1_BODY_UNTIL_CLOSE, 0, 0);
+    deadline_cancel(&c->w->wheel, &ex->up->dl);
+    deadline_arm(&c->w->wheel, &c->dl, DL_TUNNEL, c->w->cfg->timeouts.tunnel_ms);
+}
+
+/* Parses the response head once complete; 1 when parsed, 0 when waiting, -1 when failed. */
+static int exchange_response_head(struct exchange *ex)
+{
+    struct upconn *u = ex->up;
+    struct worker *w = ex->c->w;
+
+    for (;;) {
+        struct h1_response resp;
+        size_t avail = u->in.len - u->in.off;
+        int r = h1_parse_response(u->in.p + u->in.off, avail, (enum h1_method)ex->method_id,
+                                  &w->limits, &resp, w->fields, w->fields_cap);
+        if (r == 0) {
+            if (u->eof) {
+                exchange_on_up_eof(ex, UV_EOF);
+                return -1;
+            }
+            if (u->in.len == u->in.cap) {
+                if (u->in.off > 0) {
+                    memmove(u->in.p, u->in.p + u->in.off, avail);
+                    u->in.len = (uint32_t)avail;
+                    u->in.off = 0;
+                } else if (iobuf_reserve(w, &u->in, (size_t)w->limits.header_bytes +
+                                                        w->limits.request_line + 4) != 0 ||
+                           u->in.len == u->in.cap) {
+                    upstream_slot_failure(w, ex->slot);
+                    exchange_fail(ex, 502, "upstream response head too large", 0, TERM_UPSTREAM,
+                                  PH_RESP_HEAD);
+                    return -1;
+                }
+            }
+            return 0;
+        }
+        if (r < 0) {
+            log_warn("upstream %s: invalid response: %s", w->slots[ex->slot]->name,
+                     resp.error ? resp.error : "?");
+            upstream_slot_failure(w, ex->slot);
+            exchange_fail(ex, 502, "invalid upstream response", 0, TERM_UPSTREAM, PH_RESP_HEAD);
+            return -1;
+        }
+        if (resp.status < 200 && resp.status != 101) {
+            u->in.off += (uint32_t)r; /* interim responses are not forwarded (documented) */
+            continue;
+        }
+        if (resp.status == 101 && !(ex->flags & EX_F_UPGRADE)) {
+            exchange_fail(ex, 502, "unexpected 101 from upstream", 0, TERM_UPSTREAM,
+                          PH_RESP_HEAD);
+            return -1;
+        }
+        ex->flags |= EX_F_RESP_HEAD;
+        ex->status = (uint16_t)resp.status;
+        ex->t_header = uv_now(&w->loop);
+        upstream_slot_success(w, ex->slot);
+        if ((resp.flags & H1_F_CONN_CLOSE) || resp.body == H1_BODY_UNTIL_CLOSE)
+            ex->flags |= EX_F_UP_NOREUSE;
+        int unframed = resp.body == H1_BODY_CHUNKED || resp.body == H1_BODY_UNTIL_CLOSE;
+        if (unframed && ex->minor == 0)
+            ex->c->flags |= C_F_WANT_CLOSE; /* HTTP/1.0 client: the close delimits */
+        pump_init(&ex->resp, resp.body, resp.content_length, unframed && ex->minor == 1);
+        if (h1_build_response(ex, &resp) != 0) {
+            exchange_fail(ex, 502, "response head too large", 0, TERM_EDGE, PH_RESP_HEAD);
+            return -1;
+        }
+        u->in.off += (uint32_t)r;
+        if (resp.status == 101)
+            exchange_start_relay(ex);
+        return 1;
+    }
+}
+
+void exchange_on_up_data(struct exchange *ex)
+{
+    struct conn *c = ex->c;
+
+    if (c->state == C_RELAY)
+        deadline_arm(&c->w->wheel, &c->dl, DL_TUNNEL, c->w->cfg->timeouts.tunnel_ms);
+    if (!(ex->flags & EX_F_RESP_HEAD) && exchange_response_head(ex) <= 0)
+        return;
+    exchange_pump_response(ex);
+}
+
+/* Upstream → client: the response head, then body bytes as they are in the upstream
+ * input buffer. */
+static void exchange_pump_response(struct exchange *ex)
+{
+    struct conn *c = ex->c;
+    struct worker *w = c->w;
+
+    while (!c->tx.busy && (ex->flags & EX_F_RESP_HEAD) && !(c->flags & C_F_CLOSED)) {
+        struct upconn *u = ex->up;
+        uv_buf_t iov[SENDQ_IOV];
+        unsigned n = 0;
+        size_t used = 0;
+
+        if (!(ex->flags & EX_F_HEAD_OUT))
+            iov[n++] = uv_buf_init(ex->downhead.p, ex->downhead.len);
+        if (u != NULL) {
+            size_t avail = u->in.len - u->in.off;
+            int k = pump_fill(&ex->resp, u->in.p + u->in.off, avail, &used, iov + n,
+                              SENDQ_IOV - n);
+            if (k < 0) {
+                log_warn("upstream %s: malformed chunked body", w->slots[ex->slot]->name);
+                exchange_abort(ex, TERM_UPSTREAM, PH_RESP_BODY);
+                return;
+            }
+            n += (unsigned)k;
+            if (u->eof && used == avail && n < SENDQ_IOV)
+                n += (unsigned)pump_eof(&ex->resp, iov + n);
+        }
+        if (n == 0) {
+            if (ex->resp.done && ex->resp.ended) {
+                exchange_finish(ex);
+                return;
+            }
+            if (u == NULL || u->eof) {
+                /* The upstream ended before the body did: cut, never complete it. */
+                exchange_abort(ex, TERM_UPSTREAM, PH_RESP_BODY);
+                return;
+            }
+            upstream_rx_resume(u);
+            return;
+        }
+        ex->resp_used = used;
+        ex->flags |= EX_F_HEAD_OUT;
+        int r = sendq_write(&c->tx, (uv_stream_t *)&c->tcp, iov, n, conn_on_written);
+        if (r < 0) {
+            exchange_abort(ex, TERM_CLIENT, PH_RESP_BODY);
+            return;
+        }
+        if (r == 0) {
+            if (c->state != C_RELAY)
+                deadline_arm(&w->wheel, &c->dl, DL_CLIENT, w->cfg->timeouts.client_ms);
+            return;
+        }
+        exchange_on_client_written(ex, 0);
+        return;
+    }
+}
+
+/* A write to the client finished (the response, an edge error page or a 100 Continue). */
+void exchange_on_client_written(struct exchange *ex, int status)
+{
+    struct conn *c = ex->c;
+    struct upconn *u = ex->up;
+
+    if (status < 0) {
+        exchange_abort(ex, TERM_CLIENT, PH_RESP_BODY);
+        return;
+    }
+    if (!(ex->flags & EX_F_HEAD_OUT)) { /* it was the 100 Continue */
+        exchange_pump_response(ex);
+        return;
+    }
+    if (ex->flags & EX_F_CANNED) {
+        exchange_finish(ex);
+        return;
+    }
+    if (u != NULL) {
+        u->in.off += (uint32_t)ex->resp_used;
+        if (u->in.off == u->in.len)
+            u->in.off = u->in.len = 0;
+        else if (u->in.len == u->in.cap && u->in.off > 0) {
+            memmove(u->in.p, u->in.p + u->in.off, u->in.len - u->in.off);
+            u->in.len -= u->in.off;
+            u->in.off = 0;
+        }
+    }
+    ex->resp_used = 0;
+    if (c->state != C_RELAY && (ex->flags & EX_F_REQ_DONE))
+        deadline_cancel(&c->w->wheel, &c->dl);
+    if (ex->resp.done && ex->resp.ended) {
+        exchange_finish(ex);
+        return;
+    }
+    exchange_pump_response(ex);
+}
+
+void exchange_on_up_eof(struct exchange *ex, int err)
+{
+    struct conn *c = ex->c;
+    struct worker *w = c->w;
+    struct upconn *u = ex->up;
+
+    if (ex->flags & EX_F_RESP_HEAD) {
+        /* Until-close bodies end here cleanly; anything else is truncated, which
+         * exchange_pump_response() finds once the buffered bytes are out. */
+        if (!c->tx.busy)
+            exchange_pump_response(ex);
+        return;
+    }
+    /* No response yet. A connection we reused may have been closed by the upstream just
+     * as we sent (keep-alive race): safe to replay only without a body and when the
+     * method is idempotent, or when nothing was sent. */
+    int reused = u != NULL && u->nreqs > 1;
+    int replayable = !(ex->flags & EX_F_REQ_SENT) ||
+                     ((ex->flags & EX_F_IDEMPOTENT) && !(ex->flags & EX_F_HAS_BODY));
+    if (!reused)
+        upstream_slot_failure(w, ex->slot);
+    if (u != NULL)
+        upstream_close(u);
+    if (replayable && ex->attempts < MAX_ATTEMPTS) {
+        if (reused) /* the same target may be fine: let it be picked again */
+            ex->tried = 0;
+        ex->flags &= ~(EX_F_REQ_SENT | EX_F_REQ_DONE);
+        exchange_connect(ex, err, 0);
+        return;
+    }
+    exchange_fail(ex, 502, "upstream closed the connection", 0, TERM_UPSTREAM, PH_RESP_HEAD);
+}
+
+void exchange_on_up_timeout(struct exchange *ex)
+{
+    if (ex->flags & EX_F_RESP_HEAD) {
+        exchange_abort(ex, TERM_UPSTREAM, PH_RESP_BODY);
+        return;
+    }
+    upstream_slot_failure(ex->c->w, ex->slot);
+    exchange_fail(ex, 504, "upstream timed out", 0, TERM_UPSTREAM, PH_RESP_HEAD);
+}

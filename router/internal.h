@@ -1,0 +1,277 @@
+/*
+ * internal: the data plane's shared types (router/ only; nothing outside includes it).
+ *
+ * Objects and owners, per worker thread (nothing here is shared between threads):
+ *   worker   owns its loop, listener, conns, upconns, slots, buffer pool, access log;
+ *   conn     a client TCP connection; embeds its one exchange (HTTP/1.1 is sequential);
+ *   exchange one request/response; leases at most one upconn at a time;
+ *   upconn   an upstream TCP connection: in a slot's idle list, leased, or connecting;
+ *   slot     this worker's view of one target address (pool, load, ejection), indexed by
+ *            target->slot so nothing is hashed per request.
+ * Handles are freed in their uv_close callbacks, never before.
+ */
+#ifndef HOSTESS_ROUTER_INTERNAL_H
+#define HOSTESS_ROUTER_INTERNAL_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "router/base/bufpool.h"
+#include "router/base/deadline.h"
+#include "router/base/list.h"
+#include "router/h1_parse.h"
+#include "router/route_table.h"
+#include "router/router.h"
+#include "router/settings.h"
+
+/* Deadline kinds: one FIFO each (base/deadline.h). */
+enum dl_kind {
+    DL_HEADER, DL_IDLE, DL_CLIENT, DL_LINGER, DL_CONNECT, DL_UPSTREAM, DL_UP_IDLE,
+    DL_TUNNEL, DL_DRAIN
+};
+
+#define LINGER_MS 2000 /* how long a closing client may keep sending before we reset it */
+
+/* A byte buffer: a pool chunk, or a malloc'ed larger one for big heads. */
+struct iobuf {
+    char    *p;
+    uint32_t off, len, cap; /* unread bytes are p[off..len) */
+    uint8_t  big;           /* 1: malloc'ed (free), 0: pool chunk (bufpool_put) */
+};
+
+#define SENDQ_IOV 64
+
+/* Pending write to one stream: at most one in flight. */
+struct sendq {
+    uv_write_t req;
+    uv_buf_t   iov[SENDQ_IOV];
+    unsigned   niov;
+    uint8_t    busy;
+};
+
+/* Body framing translation: reads input framing, emits output framing as iovecs that point
+ * into the input buffer (zero-copy) plus static or pump-owned framing bytes. */
+#define PUMP_SPANS 16
+struct pump {
+    enum h1_body      kind;         /* input framing */
+    uint64_t          remaining;    /* LENGTH: bytes still expected */
+    struct h1_chunked ck;
+    uint8_t           out_chunked;  /* emit chunked framing */
+    uint8_t           done;         /* input body complete */
+    uint8_t           ended;        /* output terminator emitted (or none needed) */
+    uint64_t          moved;        /* payload bytes emitted */
+    char              sizes[PUMP_SPANS][20];
+};
+
+enum conn_state {
+    C_IDLE,      /* keep-alive wait between requests */
+    C_READ_HEAD, /* part of a request head has arrived */
+    C_BUSY,      /* an exchange runs */
+    C_RELAY,     /* upgraded: raw bytes both ways */
+    C_CLOSING,   /* error answered; lingering before close */
+};
+
+#define C_F_WANT_CLOSE 0x01u /* close after the current response */
+#define C_F_RX_PAUSED  0x02u /* reading stopped: buffer full (back-pressure) */
+#define C_F_EOF        0x04u /* client sent FIN */
+#define C_F_CLOSED     0x08u /* uv_close called */
+
+#define EX_F_ACTIVE     0x0001u
+#define EX_F_REQ_SENT   0x0002u /* some request byte was written upstream */
+#define EX_F_REQ_DONE   0x0004u /* the whole request was written upstream */
+#define EX_F_RESP_HEAD  0x0008u /* response head received */
+#define EX_F_HEAD_OUT   0x0010u /* response head given to the client socket */
+#define EX_F_RESP_DONE  0x0020u /* response body complete from upstream */
+#define EX_F_UPGRADE    0x0040u /* client asked for a WebSocket upgrade */
+#define EX_F_EXPECT     0x0080u /* client sent Expect: 100-continue, not answered yet */
+#define EX_F_IDEMPOTENT 0x0100u
+#define EX_F_HEAD_REQ   0x0200u /* HEAD request: response has no body */
+#define EX_F_UP_NOREUSE 0x0800u /* the upstream connection cannot carry another request */
+#define EX_F_HAS_BODY   0x1000u /* the request has body bytes to forward */
+#define EX_F_CANNED     0x2000u /* the response is the edge's own */
+
+enum term_side { TERM_NONE, TERM_CLIENT, TERM_UPSTREAM, TERM_EDGE };
+enum term_phase { PH_HEAD, PH_BODY, PH_ROUTE, PH_CONNECT, PH_RESP_HEAD, PH_RESP_BODY, PH_RELAY };
+
+struct upconn;
+struct conn;
+struct worker;
+
+struct exchange {
+    struct conn   *c;
+    struct upconn *up;          /* leased, or connecting for us */
+    uint32_t       flags;       /* EX_F_* */
+    uint32_t       slot;        /* target slot of up */
+    uint16_t       status;      /* status sent (or to send) to the client */
+    uint8_t        term_side, term_phase;
+    uint8_t        attempts;
+    uint8_t        method_id;
+    uint8_t        minor;
+    uint64_t       tried;       /* bit i: route target i already tried */
+    struct pump    req;         /* client → upstream body */
+    struct pump    resp;        /* upstream → client body */
+    size_t         req_used;    /* client bytes covered by the in-flight upstream write */
+    size_t         resp_used;   /* upstream bytes covered by the in-flight client write */
+    struct iobuf   uphead;      /* rebuilt request head */
+    struct iobuf   downhead;    /* rebuilt response head */
+    uint64_t       t_start, t_connect, t_header;
+    /* For the access log and retries; copied out of the input buffer. */
+    uint8_t        host_len, method_len;
+    uint16_t       path_len;
+    char           host[254];
+    char           method[16];
+    char           path[256];
+    char           reqid[72];
+};
+
+struct conn {
+    uv_tcp_t         tcp; /* first: handle ↔ conn */
+    struct worker   *w;
+    struct list_node link;
+    enum conn_state  state;
+    uint32_t         flags;
+    uint32_t         nreqs;
+    struct deadline  dl;
+    struct iobuf     in;
+    struct sendq     tx;
+    uint8_t          trusted;       /* peer is a trusted proxy */
+    char             peer_ip[INET6_ADDRSTRLEN];
+    struct exchange  ex;
+};
+
+enum up_state { UP_CONNECTING, UP_LEASED, UP_IDLE, UP_CLOSED };
+
+struct upconn {
+    uv_tcp_t         tcp;
+    uv_connect_t     creq;
+    uv_shutdown_t    sreq;
+    struct worker   *w;
+    struct list_node link; /* slot idle list */
+    struct exchange *ex;
+    enum up_state    state;
+    uint32_t         slot;
+    uint32_t         nreqs;
+    struct deadline  dl;
+    struct iobuf     in;
+    struct sendq     tx;
+    uint8_t          eof;
+    uint8_t          reading;
+};
+
+struct slot {
+    struct sockaddr_storage sa;
+    socklen_t               salen;
+    char                    name[64];
+    struct list_node        idle;        /* LIFO: head is the most recently used */
+    uint32_t                nidle;
+    uint32_t                outstanding; /* leased + connecting: P2C's load figure */
+    uint32_t                fails;       /* consecutive failures */
+    uint64_t                ejected_until;
+};
+
+struct access_log;
+
+struct worker {
+    uv_loop_t                     loop;
+    uv_thread_t                   thread;
+    unsigned                      id;
+    struct router                *r;
+    uv_tcp_t                      listener;
+    int                           listen_fd;
+    uv_async_t                    wake;
+    uv_prepare_t                  prep;
+    struct deadline_wheel         wheel;
+    struct deadline               drain_dl;
+    struct bufpool                pool;
+    const struct router_snapshot *snap;
+    const struct edge_config     *cfg;     /* snap->cfg */
+    struct h1_limits              limits;
+    struct h1_field              *fields;  /* parse scratch, limits.header_fields + 1 */
+    size_t                        fields_cap;
+    struct list_node              conns;
+    unsigned                      nconns;
+    struct slot                 **slots;
+    uint32_t                      nslots;
+    uint64_t                      rng;
+    struct access_log            *alog;
+    int                           draining;
+    int                           stopping;
+};
+
+/* worker.c */
+uint64_t worker_random(struct worker *w);
+struct slot *worker_slot(struct worker *w, const struct target *t);
+void worker_conn_gone(struct worker *w);
+
+/* conn.c */
+void conn_accept(struct worker *w, uv_stream_t *server);
+void conn_close(struct conn *c);
+void conn_close_idle(struct conn *c);
+void conn_rx_pause(struct conn *c);
+void conn_rx_resume(struct conn *c);
+void conn_exchange_done(struct conn *c);
+void conn_reject(struct conn *c, int status, const char *why);
+void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+void conn_on_written(uv_write_t *req, int status);
+void iobuf_release(struct worker *w, struct iobuf *b);
+int  iobuf_reserve(struct worker *w, struct iobuf *b, size_t need);
+
+/* sendq: write iov to s. Returns 1 when everything was written at once (cb never runs),
+ * 0 when the rest was queued (cb runs once), or a negative UV error (cb never runs). */
+int sendq_write(struct sendq *q, uv_stream_t *s, const uv_buf_t *iov, unsigned n, uv_write_cb cb);
+
+/* pump.c */
+void pump_init(struct pump *p, enum h1_body kind, uint64_t length, int out_chunked);
+/* Translates src[0..len) into at most maxiov iovecs. Returns the count, sets *used to the
+ * source bytes covered; -1 on malformed input framing. */
+int pump_fill(struct pump *p, const char *src, size_t len, size_t *used, uv_buf_t *iov,
+              unsigned maxiov);
+/* The input ended with EOF (UNTIL_CLOSE bodies): returns the terminator iov count (0/1). */
+int pump_eof(struct pump *p, uv_buf_t *iov);
+
+/* exchange.c */
+void exchange_start(struct conn *c, const struct h1_request *req);
+void exchange_on_client_data(struct exchange *ex);
+void exchange_on_client_eof(struct exchange *ex);
+void exchange_abort(struct exchange *ex, enum term_side side, enum term_phase phase);
+void exchange_on_client_written(struct exchange *ex, int status);
+
+/* upstream.c */
+/* Picks a target of the exchange's route and leases a connection: exchange_up_ready() or
+ * exchange_up_failed() runs later (or at once, from inside this call). */
+/* Returns 0 when under way, -ENOENT when every target was tried, -EAGAIN when every
+ * remaining target is ejected (*retry_after_s set), or a UV error from connect. */
+int upstream_acquire(struct exchange *ex, const struct route *route, uint32_t *retry_after_s);
+void upstream_release(struct upconn *u, int keep);
+void upstream_close(struct upconn *u);
+void upstream_rx_pause(struct upconn *u);
+void upstream_rx_resume(struct upconn *u);
+void upstream_slot_success(struct worker *w, uint32_t slot);
+void upstream_slot_failure(struct worker *w, uint32_t slot);
+void upstream_slots_free(struct worker *w);
+void upstream_on_written(uv_write_t *req, int status);
+void exchange_up_ready(struct exchange *ex, struct upconn *u);
+void exchange_up_failed(struct exchange *ex, int status, int timed_out);
+void exchange_on_up_written(struct exchange *ex, int status);
+void exchange_on_up_data(struct exchange *ex);
+void exchange_on_up_eof(struct exchange *ex, int err);
+void exchange_on_up_timeout(struct exchange *ex);
+
+/* h1_write.c */
+int h1_build_request(struct exchange *ex, const struct h1_request *req);
+int h1_build_response(struct exchange *ex, const struct h1_response *resp);
+/* A complete canned response (head + short body) in ex->downhead. */
+int h1_build_error(struct exchange *ex, int status, const char *detail, uint32_t retry_after,
+                   int close);
+const char *h1_reason(int status);
+
+/* access_log.c */
+struct access_log *access_log_new(void);
+void access_log_free(struct access_log *l);
+void access_log_exchange(struct worker *w, const struct exchange *ex);
+void access_log_flush(struct access_log *l);
+int access_log_open(const char *path); /* main thread: "-", "off" or a file; -errno */
+const char *term_name(enum term_side s, enum term_phase p);
+
+#endif

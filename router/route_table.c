@@ -1,0 +1,250 @@
+/*
+ * route_table: open-addressing hash table of hostname → route, immutable once built.
+ *
+ * Layout: a power-of-two array of slots {hash, key offset, key length, route index}, a
+ * single byte arena for all keys, and a route array. Lookup hashes the host once, probes
+ * linearly comparing the stored 64-bit hash before touching the key bytes, and stops at
+ * the first empty slot. The load factor stays <= 0.5, so probes are short whatever the
+ * size. Building is the control thread's job and may allocate; lookup never does.
+ *
+ * Invariants: every slot with a route index < nroutes has a key in the arena; keys are
+ * unique; a route has >= 1 target.
+ */
+#include "router/route_table.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router/base/hash.h"
+#include "router/hostname.h"
+
+#define EMPTY UINT32_MAX
+
+struct rt_slot {
+    uint64_t hash;
+    uint32_t key_off;
+    uint16_t key_len;
+    uint32_t route; /* index into routes, EMPTY for a free slot */
+};
+
+struct route_table {
+    struct rt_slot *slots;
+    size_t          mask;
+    char           *keys;
+    size_t          keys_len, keys_cap;
+    struct route   *routes;
+    size_t          nroutes, routes_cap;
+    struct target  *targets;
+    size_t          ntargets, targets_cap;
+};
+
+struct route_table_builder {
+    struct route_table t;
+};
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (q == NULL)
+        return -ENOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static int slots_alloc(struct route_table *t, size_t nslots)
+{
+    t->slots = malloc(nslots * sizeof(*t->slots));
+    if (t->slots == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < nslots; i++)
+        t->slots[i].route = EMPTY;
+    t->mask = nslots - 1;
+    return 0;
+}
+
+static size_t slots_for(size_t n)
+{
+    size_t s = 16;
+    while (s < n * 2)
+        s *= 2;
+    return s;
+}
+
+struct route_table_builder *route_table_builder_new(size_t hint)
+{
+    struct route_table_builder *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    if (slots_alloc(&b->t, slots_for(hint)) != 0) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+static struct rt_slot *probe(const struct route_table *t, const char *host, size_t len,
+                             uint64_t h)
+{
+    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        struct rt_slot *s = &t->slots[i];
+        if (s->route == EMPTY)
+            return s;
+        if (s->hash == h && s->key_len == len && memcmp(t->keys + s->key_off, host, len) == 0)
+            return s;
+    }
+}
+
+static int rehash(struct route_table *t, size_t nslots)
+{
+    struct rt_slot *old = t->slots;
+    size_t oldn = t->mask + 1;
+
+    if (slots_alloc(t, nslots) != 0) {
+        t->slots = old;
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < oldn; i++) {
+        if (old[i].route == EMPTY)
+            continue;
+        size_t j = old[i].hash & t->mask;
+        while (t->slots[j].route != EMPTY)
+            j = (j + 1) & t->mask;
+        t->slots[j] = old[i];
+    }
+    free(old);
+    return 0;
+}
+
+int route_table_builder_add(struct route_table_builder *b, const char *host, size_t len,
+                            const struct target *targets, size_t n)
+{
+    struct route_table *t = &b->t;
+
+    if (n == 0 || n > UINT32_MAX || len == 0 || len > HOSTNAME_MAX)
+        return -EINVAL;
+    if ((t->nroutes + 1) * 2 > t->mask + 1 && rehash(t, (t->mask + 1) * 2) != 0)
+        return -ENOMEM;
+    uint64_t h = hash_bytes(host, len);
+    struct rt_slot *s = probe(t, host, len, h);
+    if (s->route != EMPTY)
+        return -EEXIST;
+    if (grow((void **)&t->keys, &t->keys_cap, t->keys_len + len, 1) != 0 ||
+        grow((void **)&t->routes, &t->routes_cap, t->nroutes + 1, sizeof(*t->routes)) != 0 ||
+        grow((void **)&t->targets, &t->targets_cap, t->ntargets + n, sizeof(*t->targets)) != 0)
+        return -ENOMEM;
+    memcpy(t->keys + t->keys_len, host, len);
+    memcpy(t->targets + t->ntargets, targets, n * sizeof(*targets));
+    /* routes[].targets is fixed up in finish(): the targets array may still move. */
+    t->routes[t->nroutes].ntargets = (uint32_t)n;
+    t->routes[t->nroutes].targets = (struct target *)(uintptr_t)t->ntargets;
+    s->hash = h;
+    s->key_off = (uint32_t)t->keys_len;
+    s->key_len = (uint16_t)len;
+    s->route = (uint32_t)t->nroutes;
+    t->keys_len += len;
+    t->ntargets += n;
+    t->nroutes++;
+    return 0;
+}
+
+struct route_table *route_table_builder_finish(struct route_table_builder *b)
+{
+    struct route_table *t = malloc(sizeof(*t));
+    if (t == NULL) {
+        route_table_builder_free(b);
+        return NULL;
+    }
+    *t = b->t;
+    free(b);
+    for (size_t i = 0; i < t->nroutes; i++)
+        t->routes[i].targets = t->targets + (uintptr_t)t->routes[i].targets;
+    return t;
+}
+
+void route_table_builder_free(struct route_table_builder *b)
+{
+    if (b == NULL)
+        return;
+    free(b->t.slots);
+    free(b->t.keys);
+    free(b->t.routes);
+    free(b->t.targets);
+    free(b);
+}
+
+const struct route *route_table_lookup(const struct route_table *t, const char *host, size_t len)
+{
+    if (t == NULL || t->nroutes == 0)
+        return NULL;
+    const struct rt_slot *s = probe(t, host, len, hash_bytes(host, len));
+    return s->route == EMPTY ? NULL : &t->routes[s->route];
+}
+
+size_t route_table_count(const struct route_table *t)
+{
+    return t ? t->nroutes : 0;
+}
+
+size_t route_table_memory(const struct route_table *t)
+{
+    if (t == NULL)
+        return 0;
+    return sizeof(*t) + (t->mask + 1) * sizeof(*t->slots) + t->keys_cap +
+           t->routes_cap * sizeof(*t->routes) + t->targets_cap * sizeof(*t->targets);
+}
+
+void route_table_free(struct route_table *t)
+{
+    if (t == NULL)
+        return;
+    free(t->slots);
+    free(t->keys);
+    free(t->routes);
+    free(t->targets);
+    free(t);
+}
+
+/* --- target registry: address → stable slot ------------------------------------------ */
+
+struct target_registry {
+    struct {
+        struct sockaddr_storage sa;
+        socklen_t               len;
+    } *addrs;
+    size_t n, cap;
+};
+
+struct target_registry *target_registry_new(void)
+{
+    return calloc(1, sizeof(struct target_registry));
+}
+
+int target_registry_slot(struct target_registry *r, const struct sockaddr *sa, socklen_t len)
+{
+    /* Linear: registries hold the distinct backend addresses of one node (hundreds, not
+     * millions), and this runs on the control thread only when routes change. */
+    for (size_t i = 0; i < r->n; i++)
+        if (r->addrs[i].len == len && memcmp(&r->addrs[i].sa, sa, len) == 0)
+            return (int)i;
+    if (grow((void **)&r->addrs, &r->cap, r->n + 1, sizeof(*r->addrs)) != 0)
+        return -ENOMEM;
+    memset(&r->addrs[r->n].sa, 0, sizeof(r->addrs[r->n].sa));
+    memcpy(&r->addrs[r->n].sa, sa, len);
+    r->addrs[r->n].len = len;
+    return (int)r->n++;
+}
+
+void target_registry_free(struct target_registry *r)
+{
+    if (r == NULL)
+        return;
+    free(r->addrs);
+    free(r);
+}

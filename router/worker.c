@@ -1,0 +1,383 @@
+/*
+ * worker: one thread, one libuv loop, one SO_REUSEPORT listener; and the router API the
+ * control side uses to start, feed and stop the workers.
+ *
+ * Snapshots: at the top of each loop turn (uv_prepare, where no callback is running and
+ * no exchange holds a snapshot pointer: exchanges keep only slot numbers and copied
+ * strings across turns) a worker passes its epoch quiescent point and picks up the
+ * current snapshot. The publisher wakes every worker (uv_async) so that an idle worker
+ * does not hold reclamation back.
+ *
+ * Drain: the listener closes, idle connections close, busy ones close after their
+ * response; the loop ends when no connection is left, or at the drain deadline.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "router/base/epoch.h"
+#include "router/base/log.h"
+#include "router/internal.h"
+#include "router/route_table.h"
+
+struct router {
+    struct epoch_domain   epoch;
+    unsigned              nworkers;
+    struct worker        *workers;   /* nworkers entries */
+    _Atomic int           draining;
+    _Atomic uint32_t      drain_ms;
+};
+
+void router_snapshot_free(struct router_snapshot *s)
+{
+    if (s == NULL)
+        return;
+    if (s->cfg != NULL) {
+        edge_config_free(s->cfg);
+        free(s->cfg);
+    }
+    route_table_free(s->routes);
+    free(s);
+}
+
+static void snapshot_free_cb(void *p)
+{
+    router_snapshot_free(p);
+}
+
+uint64_t worker_random(struct worker *w)
+{
+    /* xorshift64*: request ids and P2C need speed and spread, not secrecy. */
+    uint64_t x = w->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->rng = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+struct slot *worker_slot(struct worker *w, const struct target *t)
+{
+    if (t->slot >= w->nslots) {
+        uint32_t n = w->nslots ? w->nslots : 16;
+        while (n <= t->slot)
+            n *= 2;
+        struct slot **q = realloc(w->slots, n * sizeof(*q));
+        if (q == NULL)
+            return NULL;
+        memset(q + w->nslots, 0, (n - w->nslots) * sizeof(*q));
+        w->slots = q;
+        w->nslots = n;
+    }
+    struct slot *s = w->slots[t->slot];
+    if (s == NULL) {
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            return NULL;
+        memcpy(&s->sa, &t->sa, sizeof s->sa);
+        s->salen = t->salen;
+        memcpy(s->name, t->name, sizeof s->name);
+        list_init(&s->idle);
+        w->slots[t->slot] = s;
+    }
+    return s;
+}
+
+static void worker_take_snapshot(struct worker *w)
+{
+    const struct router_snapshot *snap = epoch_quiescent(&w->r->epoch, w->id);
+    if (snap == w->snap)
+        return;
+    w->snap = snap;
+    w->cfg = snap->cfg;
+    w->limits.request_line = snap->cfg->limits.request_line;
+    w->limits.header_bytes = snap->cfg->limits.header_bytes;
+    w->limits.header_fields = snap->cfg->limits.header_fields;
+    size_t need = (size_t)snap->cfg->limits.header_fields + 1;
+    if (need > w->fields_cap) {
+        struct h1_field *f = realloc(w->fields, need * sizeof(*f));
+        if (f != NULL) {
+            w->fields = f;
+            w->fields_cap = need;
+        } else {
+            w->limits.header_fields = (uint32_t)w->fields_cap - 1; /* keep the old cap */
+        }
+    }
+}
+
+static void worker_stop_loop(struct worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = 1;
+    uv_stop(&w->loop);
+}
+
+void worker_conn_gone(struct worker *w)
+{
+    w->nconns--;
+    if (w->draining && w->nconns == 0)
+        worker_stop_loop(w);
+}
+
+/* Ends every connection now: exchanges abort (closing their upstream), the rest close. */
+static void worker_close_conns(struct worker *w)
+{
+    struct list_node *it, *tmp;
+    list_for_each_safe(it, tmp, &w->conns) {
+        struct conn *c = container_of(it, struct conn, link);
+        if (c->state == C_BUSY || c->state == C_RELAY)
+            exchange_abort(&c->ex, TERM_EDGE, PH_BODY);
+        else
+            conn_close(c);
+    }
+}
+
+static void worker_on_drain_deadline(struct deadline *d)
+{
+    struct worker *w = container_of(d, struct worker, drain_dl);
+    log_warn("worker %u: drain deadline reached, closing %u connections", w->id, w->nconns);
+    worker_close_conns(w);
+    if (w->nconns == 0)
+        worker_stop_loop(w);
+}
+
+static void worker_start_drain(struct worker *w)
+{
+    struct list_node *it, *tmp;
+
+    w->draining = 1;
+    if (w->listen_fd >= 0) {
+        uv_close((uv_handle_t *)&w->listener, NULL);
+        w->listen_fd = -1;
+    }
+    list_for_each_safe(it, tmp, &w->conns) {
+        struct conn *c = container_of(it, struct conn, link);
+        c->flags |= C_F_WANT_CLOSE;
+        conn_close_idle(c);
+    }
+    deadline_init(&w->drain_dl, worker_on_drain_deadline);
+    deadline_arm(&w->wheel, &w->drain_dl, DL_DRAIN, atomic_load(&w->r->drain_ms));
+    if (w->nconns == 0)
+        worker_stop_loop(w);
+}
+
+static void worker_on_wake(uv_async_t *a)
+{
+    struct worker *w = a->data;
+    worker_take_snapshot(w);
+    if (atomic_load(&w->r->draining) && !w->draining)
+        worker_start_drain(w);
+}
+
+static void worker_on_prepare(uv_prepare_t *p)
+{
+    struct worker *w = p->data;
+    worker_take_snapshot(w);
+    access_log_flush(w->alog);
+}
+
+static void worker_on_connection(uv_stream_t *server, int status)
+{
+    struct worker *w = server->data;
+    if (status < 0) {
+        log_warn("worker %u: accept: %s", w->id, uv_strerror(status));
+        return;
+    }
+    if (w->draining)
+        return;
+    conn_accept(w, server);
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* Whatever is still open (idle upstream connections, timers) closes now. */
+    worker_close_conns(w);
+    for (uint32_t i = 0; i < w->nslots; i++) {
+        struct slot *s = w->slots[i];
+        struct list_node *n;
+        while (s != NULL && (n = list_first(&s->idle)) != NULL)
+            upstream_close(container_of(n, struct upconn, link));
+    }
+    uv_walk(&w->loop, close_walk_cb, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    access_log_flush(w->alog);
+    if (uv_loop_close(&w->loop) != 0)
+        log_warn("worker %u: loop closed with handles still open", w->id);
+}
+
+/* A listening socket of our own: libuv 1.44 cannot set SO_REUSEPORT. */
+static int listen_socket(const struct cfg_addr *a, char *err, size_t errlen)
+{
+    int one = 1;
+    int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        goto fail;
+    if (bind(fd, (const struct sockaddr *)&a->sa, a->salen) != 0)
+        goto fail;
+    return fd;
+fail:
+    snprintf(err, errlen, "listen %s: %s", a->text, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static int worker_init(struct router *r, struct worker *w, unsigned id, int fd,
+                       const struct router_snapshot *snap, char *err, size_t errlen)
+{
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->r = r;
+    w->listen_fd = fd;
+    list_init(&w->conns);
+    bufpool_init(&w->pool, 1024);
+    if (getrandom(&w->rng, sizeof w->rng, 0) != sizeof w->rng || w->rng == 0)
+        w->rng = 0x853c49e6748fea9bull ^ ((uint64_t)id << 32) ^ (uint64_t)(uintptr_t)w;
+    w->alog = access_log_new();
+    if (w->alog == NULL)
+        goto nomem;
+    (void)epoch_quiescent(&r->epoch, id);
+    w->snap = NULL;
+    (void)snap;
+    if (uv_loop_init(&w->loop) != 0)
+        goto nomem;
+    worker_take_snapshot(w);
+    if (w->fields == NULL)
+        goto nomem;
+    deadline_wheel_init(&w->wheel, &w->loop);
+    uv_async_init(&w->loop, &w->wake, worker_on_wake);
+    w->wake.data = w;
+    uv_prepare_init(&w->loop, &w->prep);
+    w->prep.data = w;
+    uv_prepare_start(&w->prep, worker_on_prepare);
+    uv_tcp_init(&w->loop, &w->listener);
+    w->listener.data = w;
+    int rc = uv_tcp_open(&w->listener, fd);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&w->listener, 4096, worker_on_connection);
+    if (rc != 0) {
+        snprintf(err, errlen, "listen: %s", uv_strerror(rc));
+        return -1;
+    }
+    return 0;
+nomem:
+    snprintf(err, errlen, "out of memory starting worker %u", id);
+    return -1;
+}
+
+struct router *router_start(struct router_snapshot *snap, unsigned nworkers, char *err,
+                            size_t errlen)
+{
+    struct router *r = calloc(1, sizeof(*r));
+    int *fds = NULL;
+
+    if (r == NULL || epoch_domain_init(&r->epoch, nworkers, snap) != 0) {
+        snprintf(err, errlen, "out of memory");
+        free(r);
+        router_snapshot_free(snap);
+        return NULL;
+    }
+    r->nworkers = nworkers;
+    atomic_init(&r->draining, 0);
+    atomic_init(&r->drain_ms, snap->cfg->timeouts.drain_ms);
+    r->workers = calloc(nworkers, sizeof(*r->workers));
+    fds = calloc(nworkers, sizeof(*fds));
+    if (r->workers == NULL || fds == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (unsigned i = 0; i < nworkers; i++)
+        fds[i] = -1;
+    for (unsigned i = 0; i < nworkers; i++) {
+        fds[i] = listen_socket(&snap->cfg->listen_http, err, errlen);
+        if (fds[i] < 0)
+            goto fail;
+    }
+    for (unsigned i = 0; i < nworkers; i++) {
+        if (worker_init(r, &r->workers[i], i, fds[i], snap, err, errlen) != 0)
+            goto fail; /* a half-built worker set at boot: the process exits */
+        fds[i] = -1;
+    }
+    for (unsigned i = 0; i < nworkers; i++) {
+        if (uv_thread_create(&r->workers[i].thread, worker_main, &r->workers[i]) != 0) {
+            snprintf(err, errlen, "cannot start worker thread %u", i);
+            goto fail;
+        }
+    }
+    free(fds);
+    log_info("listening on %s (http) with %u workers", snap->cfg->listen_http.text, nworkers);
+    return r;
+fail:
+    if (fds != NULL)
+        for (unsigned i = 0; i < nworkers; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
+    free(fds);
+    return NULL; /* boot failure: main exits, the OS reclaims the rest */
+}
+
+int router_publish(struct router *r, struct router_snapshot *snap)
+{
+    if (epoch_publish(&r->epoch, snap, snapshot_free_cb) != 0) {
+        router_snapshot_free(snap);
+        return -ENOMEM;
+    }
+    atomic_store(&r->drain_ms, snap->cfg->timeouts.drain_ms);
+    for (unsigned i = 0; i < r->nworkers; i++)
+        uv_async_send(&r->workers[i].wake);
+    return 0;
+}
+
+void router_reclaim(struct router *r)
+{
+    epoch_reclaim(&r->epoch);
+}
+
+const struct router_snapshot *router_current(struct router *r)
+{
+    return epoch_current(&r->epoch);
+}
+
+void router_drain(struct router *r, uint32_t deadline_ms)
+{
+    atomic_store(&r->drain_ms, deadline_ms);
+    atomic_store(&r->draining, 1);
+    for (unsigned i = 0; i < r->nworkers; i++)
+        uv_async_send(&r->workers[i].wake);
+}
+
+void router_join(struct router *r)
+{
+    for (unsigned i = 0; i < r->nworkers; i++) {
+        struct worker *w = &r->workers[i];
+        uv_thread_join(&w->thread);
+        upstream_slots_free(w);
+        free(w->fields);
+        bufpool_destroy(&w->pool);
+        access_log_free(w->alog);
+    }
+    free(r->workers);
+    epoch_domain_destroy(&r->epoch, snapshot_free_cb);
+    free(r);
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""large_bodies: 1 GiB down and 1 GiB up through the edge without buffering.
+
+Download: curl to /dev/null (Content-Length, then chunked). Upload: a raw socket streams
+1 GiB from a generator (Content-Length, then chunked) to /upload, which hashes it.
+The edge's peak RSS (VmHWM, summed over its processes) must stay under 64 MiB, and each
+transfer must finish in < 60 s.
+"""
+import hashlib
+import subprocess
+import sys
+import threading
+import time
+
+import edgetest as E
+
+c = E.Checker("large_bodies")
+GIB = 1 << 30
+HWM_LIMIT_KIB = 64 * 1024
+PIECES = GIB // len(E.PATTERN)
+EXPECTED_SHA = None
+
+
+def expected_sha():
+    global EXPECTED_SHA
+    if EXPECTED_SHA is None:
+        h = hashlib.sha256()
+        for _ in range(PIECES):
+            h.update(E.PATTERN)
+        EXPECTED_SHA = h.hexdigest()
+    return EXPECTED_SHA
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.max_rss = 0
+        self.stop_ev = threading.Event()
+
+    def run(self):
+        while not self.stop_ev.wait(0.2):
+            self.max_rss = max(self.max_rss, E.rss_kib(self.pid)["VmRSS"])
+
+    def stop(self):
+        self.stop_ev.set()
+        self.join(2)
+
+
+def download(edge, mode):
+    s = RssSampler(edge.pid)
+    s.start()
+    t0 = time.monotonic()
+    cmd = [E.CURL, "-sS", "--noproxy", "*", "-o", "/dev/null", "--max-time", "90",
+           "-w", "%{http_code} %{size_download}", "-H", "Host: " + E.HOST_A,
+           "http://127.0.0.1:%d/bytes?n=%d&mode=%s" % (edge.port, GIB, mode)]
+    p = subprocess.run(cmd, capture_output=True, timeout=120)
+    dt = time.monotonic() - t0
+    s.stop()
+    out = p.stdout.decode().split()
+    c.check(p.returncode == 0 and out == ["200", str(GIB)],
+            "1 GiB %s download complete" % mode, (p.returncode, out, p.stderr[-200:]))
+    c.check(dt < 60, "1 GiB %s download under 60 s" % mode, "%.1fs" % dt)
+    E.log("    %s download: %.1fs (%.0f MiB/s), edge max VmRSS %d KiB"
+          % (mode, dt, GIB / (1 << 20) / dt, s.max_rss))
+
+
+def upload(edge, chunked):
+    s = RssSampler(edge.pid)
+    s.start()
+    t0 = time.monotonic()
+    with E.Client(edge.port, timeout=90) as cl:
+        if chunked:
+            cl.send(b"POST /upload HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    % E.HOST_A.encode())
+            frame = b"%x\r\n" % len(E.PATTERN) + E.PATTERN + b"\r\n"
+            for _ in range(PIECES):
+                cl.send(frame)
+            cl.send(b"0\r\n\r\n")
+        else:
+            cl.send(b"POST /upload HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n"
+                    % (E.HOST_A.encode(), GIB))
+            for _ in range(PIECES):
+                cl.send(E.PATTERN)
+        r = cl.read_response("POST", timeout=60)
+    dt = time.monotonic() - t0
+    s.stop()
+    name = "chunked" if chunked else "length"
+    try:
+        d = __import__("json").loads(r.body)
+    except Exception:
+        d = {}
+    c.check(r.status == 200 and d.get("len") == GIB and d.get("sha256") == expected_sha(),
+            "1 GiB %s upload intact" % name, (r.status, d))
+    c.check(dt < 60, "1 GiB %s upload under 60 s" % name, "%.1fs" % dt)
+    E.log("    %s upload: %.1fs (%.0f MiB/s), edge max VmRSS %d KiB"
+          % (name, dt, GIB / (1 << 20) / dt, s.max_rss))
+
+
+def main():
+    E.require_edge()
+    expected_sha()
+    with E.Backend("a") as be:
+        with E.Edge(E.edge_config({E.HOST_A: [E.target(be)]})) as edge:
+            E.log("edge start: %s" % E.rss_kib(edge.pid))
+            c.section("download length", download, edge, "length")
+            c.section("download chunked", download, edge, "chunked")
+            c.section("upload length", upload, edge, False)
+            c.section("upload chunked", upload, edge, True)
+            m = E.rss_kib(edge.pid)
+            E.log("edge end: %s" % m)
+            c.check(m["VmHWM"] < HWM_LIMIT_KIB, "edge VmHWM < 64 MiB after 4 GiB moved",
+                    "%d KiB" % m["VmHWM"])
+            c.check(edge.alive(), "edge still running")
+    return c.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
