@@ -108,6 +108,9 @@ def main():
         print()
         print("ratios (same run): req/s higher is better; CPU us/req and RSS lower are better")
         for k, v in ratios.items():
+            if k == "edge/direct":  # direct has no proxy: only throughput compares
+                print("  %-13s req/s %s (share of direct throughput kept)" % (k, fmt(v["rps"], "%.2fx")))
+                continue
             print("  %-13s req/s %s   CPU us/req %s   RSS %s" % (
                 k, fmt(v["rps"], "%.2fx"), fmt(v["cpu_us_per_req"], "%.2fx"), fmt(v["rss"], "%.2fx")))
     if res.get("failed"):

@@ -31,7 +31,7 @@ static void exchange_pump_response(struct exchange *ex);
 
 static int reqid_valid(struct span v)
 {
-    if (v.len == 0 || v.len > 128)
+    if (v.len == 0 || v.len > REQID_MAX)
         return 0;
     for (size_t i = 0; i < v.len; i++) {
         char ch = v.ptr[i];
@@ -104,8 +104,8 @@ static void exchange_fail(struct exchange *ex, int status, const char *detail,
     }
     if (ex->up != NULL)
         upstream_close(ex->up);
-    if ((ex->flags & EX_F_HAS_BODY) && !(ex->flags & EX_F_REQ_DONE))
-        c->flags |= C_F_WANT_CLOSE;
+    if (((ex->flags & EX_F_HAS_BODY) && !(ex->flags & EX_F_REQ_DONE)) || status == 400)
+        c->flags |= C_F_WANT_CLOSE; /* unread body, or a client we cannot trust to frame */
     ex->status = (uint16_t)status;
     ex->term_side = (uint8_t)side;
     ex->term_phase = (uint8_t)phase;

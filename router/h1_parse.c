@@ -20,31 +20,32 @@
 #include "llhttp.h"
 
 /* Character classes (one table, bit flags). Generated; keep h1_chunked.c's copy equal. */
-#define C_TCHAR  0x01u /* RFC 9110 §5.6.2 tchar */
+#define C_TCHAR 0x01u  /* RFC 9110 §5.6.2 tchar */
 #define C_TARGET 0x02u /* request-target byte: VCHAR except '#' (RFC 9112 §3.2) */
-#define C_FVAL   0x04u /* field-value byte: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5) */
-#define C_HEX    0x08u /* HEXDIG */
+#define C_FVAL 0x04u   /* field-value byte: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5) */
+#define C_HEX 0x08u    /* HEXDIG */
 #define C_QDTEXT 0x10u /* qdtext (RFC 9110 §5.6.4) */
-#define C_HOST   0x20u /* authority byte: unreserved, pct, sub-delims, ':', '[', ']' */
-#define C_WS     0x40u /* SP, HTAB */
+#define C_HOST 0x20u   /* authority byte: unreserved, pct, sub-delims, ':', '[', ']' */
+#define C_WS 0x40u     /* SP, HTAB */
 
 static const uint8_t cls[256] = {
-    /* 00 */ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x54, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    /* 10 */ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    /* 20 */ 0x54, 0x37, 0x06, 0x15, 0x37, 0x37, 0x37, 0x37, 0x36, 0x36, 0x37, 0x37, 0x36, 0x37, 0x37, 0x16,
-    /* 30 */ 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x36, 0x36, 0x16, 0x36, 0x16, 0x16,
-    /* 40 */ 0x16, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37,
-    /* 50 */ 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x36, 0x06, 0x36, 0x17, 0x37,
-    /* 60 */ 0x17, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37,
-    /* 70 */ 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x16, 0x17, 0x16, 0x37, 0x00,
-    /* 80 */ 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
-    /* 90 */ 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
-    /* a0 */ 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
-    /* b0 */ 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
-    /* c0 */ 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
-    /* d0 */ 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
-    /* e0 */ 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
-    /* f0 */ 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    /* 16 bytes a row: 0x00-0x0f, 0x10-0x1f, ... */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x54, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x54, 0x37, 0x06, 0x15, 0x37, 0x37, 0x37, 0x37, 0x36, 0x36, 0x37, 0x37, 0x36, 0x37, 0x37, 0x16,
+    0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x36, 0x36, 0x16, 0x36, 0x16, 0x16,
+    0x16, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37,
+    0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x36, 0x06, 0x36, 0x17, 0x37,
+    0x17, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37,
+    0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x37, 0x16, 0x17, 0x16, 0x37, 0x00,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
 
 };
 
@@ -70,9 +71,12 @@ static const struct h1_limits default_limits = {8192, 65536, 100};
 static enum h1_tok intern(const char *p, size_t n)
 {
     switch (n) {
-    case 2:  return IEQ(p, n, "te") ? TOK_TE : TOK_OTHER;
-    case 4:  return IEQ(p, n, "host") ? TOK_HOST : TOK_OTHER;
-    case 6:  return IEQ(p, n, "expect") ? TOK_EXPECT : TOK_OTHER;
+    case 2:
+        return IEQ(p, n, "te") ? TOK_TE : TOK_OTHER;
+    case 4:
+        return IEQ(p, n, "host") ? TOK_HOST : TOK_OTHER;
+    case 6:
+        return IEQ(p, n, "expect") ? TOK_EXPECT : TOK_OTHER;
     case 7:
         if (IEQ(p, n, "upgrade"))
             return TOK_UPGRADE;
@@ -81,12 +85,14 @@ static enum h1_tok intern(const char *p, size_t n)
         if (IEQ(p, n, "connection"))
             return TOK_CONNECTION;
         return IEQ(p, n, "keep-alive") ? TOK_KEEP_ALIVE : TOK_OTHER;
-    case 12: return IEQ(p, n, "x-request-id") ? TOK_X_REQUEST_ID : TOK_OTHER;
+    case 12:
+        return IEQ(p, n, "x-request-id") ? TOK_X_REQUEST_ID : TOK_OTHER;
     case 14:
         if (IEQ(p, n, "content-length"))
             return TOK_CONTENT_LENGTH;
         return IEQ(p, n, "http2-settings") ? TOK_HTTP2_SETTINGS : TOK_OTHER;
-    case 15: return IEQ(p, n, "x-forwarded-for") ? TOK_X_FORWARDED_FOR : TOK_OTHER;
+    case 15:
+        return IEQ(p, n, "x-forwarded-for") ? TOK_X_FORWARDED_FOR : TOK_OTHER;
     case 16:
         if (IEQ(p, n, "proxy-connection"))
             return TOK_PROXY_CONNECTION;
@@ -95,17 +101,27 @@ static enum h1_tok intern(const char *p, size_t n)
         if (IEQ(p, n, "transfer-encoding"))
             return TOK_TRANSFER_ENCODING;
         return IEQ(p, n, "x-forwarded-proto") ? TOK_X_FORWARDED_PROTO : TOK_OTHER;
-    case 18: return IEQ(p, n, "proxy-authenticate") ? TOK_PROXY_AUTHENTICATE : TOK_OTHER;
-    case 19: return IEQ(p, n, "proxy-authorization") ? TOK_PROXY_AUTHORIZATION : TOK_OTHER;
-    default: return TOK_OTHER;
+    case 18:
+        return IEQ(p, n, "proxy-authenticate") ? TOK_PROXY_AUTHENTICATE : TOK_OTHER;
+    case 19:
+        return IEQ(p, n, "proxy-authorization") ? TOK_PROXY_AUTHORIZATION : TOK_OTHER;
+    default:
+        return TOK_OTHER;
     }
 }
 
 static const uint8_t hop_by_hop[TOK__COUNT] = {
-    [TOK_CONTENT_LENGTH] = 1,      [TOK_TRANSFER_ENCODING] = 1, [TOK_CONNECTION] = 1,
-    [TOK_KEEP_ALIVE] = 1,          [TOK_PROXY_CONNECTION] = 1,  [TOK_TE] = 1,
-    [TOK_TRAILER] = 1,             [TOK_UPGRADE] = 1,           [TOK_PROXY_AUTHORIZATION] = 1,
-    [TOK_PROXY_AUTHENTICATE] = 1,  [TOK_HTTP2_SETTINGS] = 1,
+    [TOK_CONTENT_LENGTH] = 1,
+    [TOK_TRANSFER_ENCODING] = 1,
+    [TOK_CONNECTION] = 1,
+    [TOK_KEEP_ALIVE] = 1,
+    [TOK_PROXY_CONNECTION] = 1,
+    [TOK_TE] = 1,
+    [TOK_TRAILER] = 1,
+    [TOK_UPGRADE] = 1,
+    [TOK_PROXY_AUTHORIZATION] = 1,
+    [TOK_PROXY_AUTHENTICATE] = 1,
+    [TOK_HTTP2_SETTINGS] = 1,
 };
 
 int h1_tok_is_hop_by_hop(enum h1_tok t)
@@ -115,14 +131,31 @@ int h1_tok_is_hop_by_hop(enum h1_tok t)
 
 static enum h1_method method_id(const char *p, size_t n)
 {
-#define M(lit, id) if (n == sizeof(lit) - 1 && memcmp(p, lit, n) == 0) return id
+#define M(lit, id)                                                                                 \
+    if (n == sizeof(lit) - 1 && memcmp(p, lit, n) == 0)                                            \
+    return id
     switch (n) {
-    case 3: M("GET", H1_M_GET); M("PUT", H1_M_PUT); break;
-    case 4: M("HEAD", H1_M_HEAD); M("POST", H1_M_POST); break;
-    case 5: M("TRACE", H1_M_TRACE); M("PATCH", H1_M_PATCH); break;
-    case 6: M("DELETE", H1_M_DELETE); break;
-    case 7: M("OPTIONS", H1_M_OPTIONS); M("CONNECT", H1_M_CONNECT); break;
-    default: break;
+    case 3:
+        M("GET", H1_M_GET);
+        M("PUT", H1_M_PUT);
+        break;
+    case 4:
+        M("HEAD", H1_M_HEAD);
+        M("POST", H1_M_POST);
+        break;
+    case 5:
+        M("TRACE", H1_M_TRACE);
+        M("PATCH", H1_M_PATCH);
+        break;
+    case 6:
+        M("DELETE", H1_M_DELETE);
+        break;
+    case 7:
+        M("OPTIONS", H1_M_OPTIONS);
+        M("CONNECT", H1_M_CONNECT);
+        break;
+    default:
+        break;
     }
 #undef M
     return H1_M_OTHER; /* methods are case-sensitive (RFC 9110 §9.1) */
@@ -166,7 +199,7 @@ static int parse_fields(struct head *h, size_t pos)
 
     for (;;) {
         size_t cr;
-        int r;
+        int    r;
 
         if (pos < h->len && IS(buf[pos], C_WS)) {
             h->error = "obs-fold"; /* RFC 9112 §5.2: rejected, not unfolded */
@@ -264,16 +297,16 @@ static int host_ok(struct span s)
 /* ---- framing (RFC 9112 §6) --------------------------------------------------------- */
 
 struct framing {
-    int      has_cl;
-    int      chunked;
-    uint64_t cl;
-    int      conn_close;
-    int      keep_alive;
-    int      conn_upgrade;
-    int      upgrade_ws;
-    int      expect_100;
-    int      expect_bad;
-    size_t   nhost;
+    int         has_cl;
+    int         chunked;
+    uint64_t    cl;
+    int         conn_close;
+    int         keep_alive;
+    int         conn_upgrade;
+    int         upgrade_ws;
+    int         expect_100;
+    int         expect_bad;
+    size_t      nhost;
     struct span host;
 };
 
@@ -281,7 +314,7 @@ struct framing {
  * status with h->error set. Statuses are the request's; responses map them to -502. */
 static int framing(struct head *h, struct framing *fr, int minor)
 {
-    size_t ncl = 0, nte = 0;
+    size_t      ncl = 0, nte = 0;
     struct span te = SPAN_NULL;
 
     memset(fr, 0, sizeof(*fr));
@@ -358,8 +391,8 @@ static int framing(struct head *h, struct framing *fr, int minor)
     /* Not a lone "chunked": tell a well-formed unknown coding (501, RFC 9112 §6.1) from
      * malformed or ambiguous lists (400). chunked must be final and appear once. */
     struct span rest = te, el;
-    size_t nel = 0, nchunked = 0;
-    int chunked_last = 0;
+    size_t      nel = 0, nchunked = 0;
+    int         chunked_last = 0;
     while (list_next(&rest, &el)) {
         if (!is_token(el)) {
             h->error = "bad Transfer-Encoding";
@@ -392,24 +425,40 @@ static const llhttp_settings_t llhttp_settings = {
 /* Static "llhttp: <errno>" reasons: req->error must outlive the call. */
 #define LLE(e) [e] = "llhttp: " #e
 static const char *const llhttp_reasons[] = {
-    LLE(HPE_OK), LLE(HPE_INTERNAL), LLE(HPE_STRICT), LLE(HPE_CR_EXPECTED),
-    LLE(HPE_LF_EXPECTED), LLE(HPE_UNEXPECTED_CONTENT_LENGTH), LLE(HPE_UNEXPECTED_SPACE),
-    LLE(HPE_CLOSED_CONNECTION), LLE(HPE_INVALID_METHOD), LLE(HPE_INVALID_URL),
-    LLE(HPE_INVALID_CONSTANT), LLE(HPE_INVALID_VERSION), LLE(HPE_INVALID_HEADER_TOKEN),
-    LLE(HPE_INVALID_CONTENT_LENGTH), LLE(HPE_INVALID_CHUNK_SIZE), LLE(HPE_INVALID_STATUS),
-    LLE(HPE_INVALID_EOF_STATE), LLE(HPE_INVALID_TRANSFER_ENCODING),
-    LLE(HPE_CB_MESSAGE_BEGIN), LLE(HPE_CB_HEADERS_COMPLETE), LLE(HPE_CB_MESSAGE_COMPLETE),
-    LLE(HPE_PAUSED), LLE(HPE_PAUSED_UPGRADE), LLE(HPE_PAUSED_H2_UPGRADE), LLE(HPE_USER),
+    LLE(HPE_OK),
+    LLE(HPE_INTERNAL),
+    LLE(HPE_STRICT),
+    LLE(HPE_CR_EXPECTED),
+    LLE(HPE_LF_EXPECTED),
+    LLE(HPE_UNEXPECTED_CONTENT_LENGTH),
+    LLE(HPE_UNEXPECTED_SPACE),
+    LLE(HPE_CLOSED_CONNECTION),
+    LLE(HPE_INVALID_METHOD),
+    LLE(HPE_INVALID_URL),
+    LLE(HPE_INVALID_CONSTANT),
+    LLE(HPE_INVALID_VERSION),
+    LLE(HPE_INVALID_HEADER_TOKEN),
+    LLE(HPE_INVALID_CONTENT_LENGTH),
+    LLE(HPE_INVALID_CHUNK_SIZE),
+    LLE(HPE_INVALID_STATUS),
+    LLE(HPE_INVALID_EOF_STATE),
+    LLE(HPE_INVALID_TRANSFER_ENCODING),
+    LLE(HPE_CB_MESSAGE_BEGIN),
+    LLE(HPE_CB_HEADERS_COMPLETE),
+    LLE(HPE_CB_MESSAGE_COMPLETE),
+    LLE(HPE_PAUSED),
+    LLE(HPE_PAUSED_UPGRADE),
+    LLE(HPE_PAUSED_H2_UPGRADE),
+    LLE(HPE_USER),
 };
 #undef LLE
 
 /* Runs llhttp over exactly the head; it must pause at headers-complete (our callback
  * returns HPE_PAUSED, checked before any upgrade handling) with nothing left over.
  * Returns 0 or -1 with *error = "llhttp: HPE_...". */
-static int llhttp_agrees(const char *buf, size_t head_len, llhttp_type_t type,
-                         const char **error)
+static int llhttp_agrees(const char *buf, size_t head_len, llhttp_type_t type, const char **error)
 {
-    llhttp_t p;
+    llhttp_t       p;
     llhttp_errno_t e;
 
     llhttp_init(&p, type, &llhttp_settings);
@@ -440,7 +489,7 @@ static int fail_req(struct h1_request *req, struct head *h, int status)
 static int parse_target(struct h1_request *req, struct head *h, struct span *authority)
 {
     const char *t = req->target.ptr;
-    size_t n = req->target.len;
+    size_t      n = req->target.len;
 
     *authority = SPAN_NULL;
     if (t[0] == '/') {
@@ -486,8 +535,8 @@ int h1_parse_request(const char *buf, size_t len, const struct h1_limits *lim,
                      struct h1_request *req, struct h1_field *fields, size_t cap)
 {
     struct head h = {.buf = buf, .len = len, .fields = fields, .cap = cap};
-    size_t cr, i;
-    int r;
+    size_t      cr, i;
+    int         r;
 
     if (lim == NULL)
         lim = &default_limits;
@@ -541,7 +590,8 @@ int h1_parse_request(const char *buf, size_t len, const struct h1_limits *lim,
     req->target = span_make(buf + ts, i - ts);
     i++;
     /* HTTP-version is case-sensitive (RFC 9112 §2.3); only 1.0 and 1.1. */
-    if (cr - i != 8 || memcmp(buf + i, "HTTP/1.", 7) != 0 || (buf[i + 7] != '0' && buf[i + 7] != '1')) {
+    if (cr - i != 8 || memcmp(buf + i, "HTTP/1.", 7) != 0 ||
+        (buf[i + 7] != '0' && buf[i + 7] != '1')) {
         h.error = "bad HTTP version";
         return fail_req(req, &h, -400);
     }
@@ -651,8 +701,8 @@ int h1_parse_response(const char *buf, size_t len, enum h1_method req_method,
                       struct h1_field *fields, size_t cap)
 {
     struct head h = {.buf = buf, .len = len, .fields = fields, .cap = cap};
-    size_t cr, i;
-    int r;
+    size_t      cr, i;
+    int         r;
 
     if (lim == NULL)
         lim = &default_limits;

@@ -51,10 +51,10 @@ enum h1_tok {
 int h1_tok_is_hop_by_hop(enum h1_tok t);
 
 struct h1_field {
-    struct span name;   /* as received (case preserved), validated token */
-    struct span value;  /* OWS trimmed */
+    struct span name;  /* as received (case preserved), validated token */
+    struct span value; /* OWS trimmed */
     enum h1_tok tok;
-    uint8_t     drop;   /* set by h1_parse when Connection names this field */
+    uint8_t     drop; /* set by h1_parse when Connection names this field */
 };
 
 struct h1_limits {
@@ -66,37 +66,45 @@ struct h1_limits {
 enum h1_body { H1_BODY_NONE = 0, H1_BODY_LENGTH, H1_BODY_CHUNKED, H1_BODY_UNTIL_CLOSE };
 
 enum h1_method {
-    H1_M_OTHER = 0, H1_M_GET, H1_M_HEAD, H1_M_POST, H1_M_PUT, H1_M_DELETE, H1_M_OPTIONS,
-    H1_M_TRACE, H1_M_PATCH, H1_M_CONNECT
+    H1_M_OTHER = 0,
+    H1_M_GET,
+    H1_M_HEAD,
+    H1_M_POST,
+    H1_M_PUT,
+    H1_M_DELETE,
+    H1_M_OPTIONS,
+    H1_M_TRACE,
+    H1_M_PATCH,
+    H1_M_CONNECT
 };
 
-#define H1_F_CONN_CLOSE     0x01u /* Connection: close, or HTTP/1.0 without keep-alive */
-#define H1_F_UPGRADE_WS     0x02u /* GET with Connection: upgrade and Upgrade: websocket */
-#define H1_F_EXPECT_100     0x04u /* Expect: 100-continue (HTTP/1.1 only) */
-#define H1_F_ABSOLUTE_FORM  0x08u /* target was absolute-form; path holds the origin-form */
+#define H1_F_CONN_CLOSE 0x01u    /* Connection: close, or HTTP/1.0 without keep-alive */
+#define H1_F_UPGRADE_WS 0x02u    /* GET with Connection: upgrade and Upgrade: websocket */
+#define H1_F_EXPECT_100 0x04u    /* Expect: 100-continue (HTTP/1.1 only) */
+#define H1_F_ABSOLUTE_FORM 0x08u /* target was absolute-form; path holds the origin-form */
 
 struct h1_request {
     struct span      method;
-    struct span      target;   /* as received */
-    struct span      path;     /* origin-form to forward ("/..." or "*") */
-    struct span      host;     /* the Host value (trimmed), exactly one present */
+    struct span      target; /* as received */
+    struct span      path;   /* origin-form to forward ("/..." or "*") */
+    struct span      host;   /* the Host value (trimmed), exactly one present */
     enum h1_method   method_id;
-    uint8_t          minor;    /* 0 or 1: HTTP/1.0 or HTTP/1.1 */
-    uint32_t         flags;    /* H1_F_* */
-    enum h1_body     body;     /* NONE, LENGTH or CHUNKED (never UNTIL_CLOSE) */
+    uint8_t          minor; /* 0 or 1: HTTP/1.0 or HTTP/1.1 */
+    uint32_t         flags; /* H1_F_* */
+    enum h1_body     body;  /* NONE, LENGTH or CHUNKED (never UNTIL_CLOSE) */
     uint64_t         content_length;
-    struct h1_field *fields;   /* caller's array */
+    struct h1_field *fields; /* caller's array */
     size_t           nfields;
     size_t           head_len; /* bytes of the head including the final CRLFCRLF */
     const char      *error;    /* on failure: a short reason for logs ("CL+TE", ...) */
 };
 
 struct h1_response {
-    int              status;   /* 100..999 */
+    int              status; /* 100..999 */
     uint8_t          minor;
     struct span      reason;
-    uint32_t         flags;    /* H1_F_CONN_CLOSE */
-    enum h1_body     body;     /* NONE (HEAD, 1xx, 204, 304), LENGTH, CHUNKED, UNTIL_CLOSE */
+    uint32_t         flags; /* H1_F_CONN_CLOSE */
+    enum h1_body     body;  /* NONE (HEAD, 1xx, 204, 304), LENGTH, CHUNKED, UNTIL_CLOSE */
     uint64_t         content_length;
     struct h1_field *fields;
     size_t           nfields;
@@ -138,12 +146,12 @@ int h1_parse_response(const char *buf, size_t len, enum h1_method req_method,
  * discarded (capped by max_trailer bytes). */
 struct h1_chunked {
     int      state;
-    uint64_t remaining;     /* data bytes left in the current chunk */
-    uint32_t line_bytes;    /* bytes of the current size/extension/trailer line */
+    uint64_t remaining;  /* data bytes left in the current chunk */
+    uint32_t line_bytes; /* bytes of the current size/extension/trailer line */
     uint32_t trailer_bytes;
     uint32_t max_trailer;
     uint8_t  ndigits;
-    uint8_t  name_match;    /* trailer name still matching a forbidden field (bits) */
+    uint8_t  name_match; /* trailer name still matching a forbidden field (bits) */
 };
 
 void h1_chunked_init(struct h1_chunked *d, uint32_t max_trailer);

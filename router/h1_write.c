@@ -82,13 +82,19 @@ static size_t head_room(const struct h1_field *f, size_t n, size_t extra)
     return need;
 }
 
+static int is_x_forwarded(struct span name)
+{
+    static const struct span prefix = SPAN_LIT("x-forwarded-");
+    return name.len > prefix.len && span_ieq(span_make(name.ptr, prefix.len), prefix);
+}
+
 /* X-Forwarded-* and X-Request-Id from a client are kept only when it is a trusted proxy
  * (CONTRACT §3); otherwise the edge's own values replace them. */
 int h1_build_request(struct exchange *ex, const struct h1_request *req)
 {
     struct conn *c = ex->c;
     struct worker *w = c->w;
-    struct span xff = SPAN_NULL, xfp = SPAN_NULL, xfh = SPAN_NULL;
+    struct span xfp = SPAN_NULL, xfh = SPAN_NULL;
     size_t need = head_room(req->fields, req->nfields, req->method.len + req->path.len + 512);
     ex->uphead.len = ex->uphead.off = 0;
     if (iobuf_reserve(w, &ex->uphead, need) != 0)
@@ -102,9 +108,7 @@ int h1_build_request(struct exchange *ex, const struct h1_request *req)
     for (size_t i = 0; i < req->nfields; i++) {
         const struct h1_field *f = &req->fields[i];
         switch (f->tok) {
-        case TOK_X_FORWARDED_FOR:
-            if (c->trusted && xff.ptr == NULL)
-                xff = f->value;
+        case TOK_X_FORWARDED_FOR: /* written below, all values in order */
             continue;
         case TOK_X_FORWARDED_PROTO:
             if (c->trusted && xfp.ptr == NULL)
@@ -122,6 +126,8 @@ int h1_build_request(struct exchange *ex, const struct h1_request *req)
         }
         if (f->drop || h1_tok_is_hop_by_hop(f->tok))
             continue;
+        if (!c->trusted && is_x_forwarded(f->name))
+            continue; /* X-Forwarded-Port and friends: only a trusted proxy may say */
         put_field(&o, f->name, f->value);
     }
     if (req->host.ptr == NULL) /* HTTP/1.0 without Host: upstreams want one */
@@ -139,9 +145,11 @@ int h1_build_request(struct exchange *ex, const struct h1_request *req)
     if (ex->flags & EX_F_UPGRADE)
         PUT_LIT(&o, "Connection: upgrade\r\nUpgrade: websocket\r\n");
     PUT_LIT(&o, "X-Forwarded-For: ");
-    if (xff.ptr != NULL) {
-        put_span(&o, xff);
-        PUT_LIT(&o, ", ");
+    for (size_t i = 0; c->trusted && i < req->nfields; i++) {
+        if (req->fields[i].tok == TOK_X_FORWARDED_FOR && req->fields[i].value.len > 0) {
+            put_span(&o, req->fields[i].value);
+            PUT_LIT(&o, ", ");
+        }
     }
     put(&o, c->peer_ip, strlen(c->peer_ip));
     PUT_LIT(&o, "\r\nX-Forwarded-Proto: ");

@@ -14,6 +14,7 @@
 #define HOSTESS_ROUTER_INTERNAL_H
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -31,6 +32,7 @@ enum dl_kind {
     DL_TUNNEL, DL_DRAIN
 };
 
+#define REQID_MAX 128   /* longest client X-Request-Id we keep */
 #define LINGER_MS 2000 /* how long a closing client may keep sending before we reset it */
 
 /* A byte buffer: a pool chunk, or a malloc'ed larger one for big heads. */
@@ -122,7 +124,7 @@ struct exchange {
     char           host[254];
     char           method[16];
     char           path[256];
-    char           reqid[72];
+    char           reqid[REQID_MAX + 1];
 };
 
 struct conn {
@@ -159,6 +161,13 @@ struct upconn {
     uint8_t          reading;
 };
 
+/* Passive health of a target, shared by all workers (so one worker's failures eject the
+ * target for every worker, as HAProxy does): written with relaxed atomics, no lock. */
+struct target_health {
+    _Atomic uint32_t fails;         /* consecutive failures */
+    _Atomic uint64_t ejected_until; /* uv_now() ms (same monotonic clock in every loop) */
+};
+
 struct slot {
     struct sockaddr_storage sa;
     socklen_t               salen;
@@ -166,8 +175,7 @@ struct slot {
     struct list_node        idle;        /* LIFO: head is the most recently used */
     uint32_t                nidle;
     uint32_t                outstanding; /* leased + connecting: P2C's load figure */
-    uint32_t                fails;       /* consecutive failures */
-    uint64_t                ejected_until;
+    struct target_health   *health;      /* shared, owned by the router */
 };
 
 struct access_log;
@@ -201,6 +209,7 @@ struct worker {
 
 /* worker.c */
 uint64_t worker_random(struct worker *w);
+int worker_slot_ejected(const struct slot *s, uint64_t now);
 struct slot *worker_slot(struct worker *w, const struct target *t);
 void worker_conn_gone(struct worker *w);
 

@@ -37,6 +37,7 @@ struct route_table {
     size_t          nroutes, routes_cap;
     struct target  *targets;
     size_t          ntargets, targets_cap;
+    uint32_t        slot_limit;
 };
 
 struct route_table_builder {
@@ -141,6 +142,9 @@ int route_table_builder_add(struct route_table_builder *b, const char *host, siz
         return -ENOMEM;
     memcpy(t->keys + t->keys_len, host, len);
     memcpy(t->targets + t->ntargets, targets, n * sizeof(*targets));
+    for (size_t i = 0; i < n; i++)
+        if (targets[i].slot >= t->slot_limit)
+            t->slot_limit = targets[i].slot + 1;
     /* routes[].targets is fixed up in finish(): the targets array may still move. */
     t->routes[t->nroutes].ntargets = (uint32_t)n;
     t->routes[t->nroutes].targets = (struct target *)(uintptr_t)t->ntargets;
@@ -190,6 +194,11 @@ const struct route *route_table_lookup(const struct route_table *t, const char *
 size_t route_table_count(const struct route_table *t)
 {
     return t ? t->nroutes : 0;
+}
+
+uint32_t route_table_slot_limit(const struct route_table *t)
+{
+    return t ? t->slot_limit : 0;
 }
 
 size_t route_table_memory(const struct route_table *t)

@@ -50,6 +50,8 @@ void route_table_builder_free(struct route_table_builder *b);
 const struct route *route_table_lookup(const struct route_table *t, const char *host,
                                        size_t len);
 size_t route_table_count(const struct route_table *t);
+/* One past the highest target slot in the table (0 when empty). */
+uint32_t route_table_slot_limit(const struct route_table *t);
 /* Heap bytes held by the table (for the bytes-per-host figure). */
 size_t route_table_memory(const struct route_table *t);
 void route_table_free(struct route_table *t);

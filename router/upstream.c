@@ -5,8 +5,9 @@
  * warmest, expire the coldest by DL_UP_IDLE), the number of outstanding requests (leased
  * plus connecting) that power-of-two-choices compares, and passive ejection: eject_after
  * consecutive failures (refused, reset, timeout, invalid response) take the target out
- * of rotation for eject_ms, after which it is tried again. Nothing here is shared with
- * other workers, so nothing locks; each worker learns failures on its own.
+ * of rotation for eject_ms, after which it is tried again. Pools and load counts are this
+ * worker's alone; only the failure count and ejection time are shared (relaxed atomics),
+ * so every worker stops sending to a dead target as soon as one worker has seen it die.
  *
  * An idle connection keeps reading, so an upstream close is seen (and the connection
  * dropped) before a request is ever written to it; bytes arriving on an idle connection
@@ -198,8 +199,12 @@ static void upstream_on_connect(uv_connect_t *req, int status)
 
 void upstream_slot_success(struct worker *w, uint32_t slot)
 {
-    if (slot < w->nslots && w->slots[slot] != NULL)
-        w->slots[slot]->fails = 0;
+    if (slot < w->nslots && w->slots[slot] != NULL) {
+        struct target_health *h = w->slots[slot]->health;
+        /* Read first: the common case writes nothing, so the line is not bounced. */
+        if (atomic_load_explicit(&h->fails, memory_order_relaxed) != 0)
+            atomic_store_explicit(&h->fails, 0, memory_order_relaxed);
+    }
 }
 
 void upstream_slot_failure(struct worker *w, uint32_t slot)
@@ -207,9 +212,12 @@ void upstream_slot_failure(struct worker *w, uint32_t slot)
     if (slot >= w->nslots || w->slots[slot] == NULL)
         return;
     struct slot *s = w->slots[slot];
-    if (++s->fails >= w->cfg->upstream.eject_after) {
-        s->fails = 0;
-        s->ejected_until = uv_now(&w->loop) + w->cfg->upstream.eject_ms;
+    uint32_t f = atomic_fetch_add_explicit(&s->health->fails, 1, memory_order_relaxed) + 1;
+    if (f >= w->cfg->upstream.eject_after) {
+        atomic_store_explicit(&s->health->fails, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->health->ejected_until,
+                              uv_now(&w->loop) + w->cfg->upstream.eject_ms,
+                              memory_order_relaxed);
         log_warn("upstream %s ejected for %ums after %u consecutive failures", s->name,
                  w->cfg->upstream.eject_ms, w->cfg->upstream.eject_after);
     }
@@ -231,9 +239,10 @@ static int pick(struct worker *w, struct exchange *ex, const struct route *rt,
         struct slot *s = worker_slot(w, &rt->targets[i]);
         if (s == NULL)
             continue;
-        if (s->ejected_until > now) {
-            if (s->ejected_until < soonest)
-                soonest = s->ejected_until;
+        uint64_t until = atomic_load_explicit(&s->health->ejected_until, memory_order_relaxed);
+        if (until > now) {
+            if (until < soonest)
+                soonest = until;
             continue;
         }
         if (first < 0)
@@ -251,8 +260,7 @@ static int pick(struct worker *w, struct exchange *ex, const struct route *rt,
     for (uint32_t i = 0, k = 0; i < n && (ia < 0 || ib < 0); i++) {
         if (i < 64 && (ex->tried & (1ull << i)))
             continue;
-        struct slot *s = w->slots[rt->targets[i].slot];
-        if (s->ejected_until > now)
+        if (worker_slot_ejected(w->slots[rt->targets[i].slot], now))
             continue;
         if (k == a)
             ia = (int)i;

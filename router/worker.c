@@ -27,8 +27,14 @@
 #include "router/internal.h"
 #include "router/route_table.h"
 
+#define HEALTH_CHUNK  1024u
+#define HEALTH_CHUNKS 4096u /* 4M target addresses per process lifetime */
+
 struct router {
     struct epoch_domain   epoch;
+    /* Chunks are allocated by the publishing thread before a snapshot that needs them is
+     * published, and never freed before router_join: workers read them without locks. */
+    _Atomic(struct target_health *) health[HEALTH_CHUNKS];
     unsigned              nworkers;
     struct worker        *workers;   /* nworkers entries */
     _Atomic int           draining;
@@ -85,9 +91,37 @@ struct slot *worker_slot(struct worker *w, const struct target *t)
         s->salen = t->salen;
         memcpy(s->name, t->name, sizeof s->name);
         list_init(&s->idle);
+        s->health = atomic_load(&w->r->health[t->slot / HEALTH_CHUNK]);
+        if (s->health == NULL) { /* cannot happen: reserved before publication */
+            free(s);
+            return NULL;
+        }
+        s->health += t->slot % HEALTH_CHUNK;
         w->slots[t->slot] = s;
     }
     return s;
+}
+
+int worker_slot_ejected(const struct slot *s, uint64_t now)
+{
+    return atomic_load_explicit(&s->health->ejected_until, memory_order_relaxed) > now;
+}
+
+/* Makes sure every slot of snap has its shared health entry. 0 or -ENOMEM. */
+static int router_health_reserve(struct router *r, const struct router_snapshot *snap)
+{
+    uint32_t limit = route_table_slot_limit(snap->routes);
+    for (uint32_t c = 0; c * HEALTH_CHUNK < limit; c++) {
+        if (c >= HEALTH_CHUNKS)
+            return -ENOMEM;
+        if (atomic_load(&r->health[c]) == NULL) {
+            struct target_health *h = calloc(HEALTH_CHUNK, sizeof(*h));
+            if (h == NULL)
+                return -ENOMEM;
+            atomic_store(&r->health[c], h);
+        }
+    }
+    return 0;
 }
 
 static void worker_take_snapshot(struct worker *w)
@@ -299,6 +333,10 @@ struct router *router_start(struct router_snapshot *snap, unsigned nworkers, cha
         return NULL;
     }
     r->nworkers = nworkers;
+    if (router_health_reserve(r, snap) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     atomic_init(&r->draining, 0);
     atomic_init(&r->drain_ms, snap->cfg->timeouts.drain_ms);
     r->workers = calloc(nworkers, sizeof(*r->workers));
@@ -339,7 +377,7 @@ fail:
 
 int router_publish(struct router *r, struct router_snapshot *snap)
 {
-    if (epoch_publish(&r->epoch, snap, snapshot_free_cb) != 0) {
+    if (router_health_reserve(r, snap) != 0 || epoch_publish(&r->epoch, snap, snapshot_free_cb) != 0) {
         router_snapshot_free(snap);
         return -ENOMEM;
     }
@@ -378,6 +416,8 @@ void router_join(struct router *r)
         access_log_free(w->alog);
     }
     free(r->workers);
+    for (unsigned c = 0; c < HEALTH_CHUNKS; c++)
+        free(atomic_load(&r->health[c]));
     epoch_domain_destroy(&r->epoch, snapshot_free_cb);
     free(r);
 }

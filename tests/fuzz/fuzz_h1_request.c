@@ -15,10 +15,10 @@
 
 #include "router/h1_parse.h"
 
-#define CHECK(c)                                                                           \
-    do {                                                                                   \
-        if (!(c))                                                                          \
-            abort();                                                                       \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
 static int span_inside(struct span s, const char *buf, size_t len)
@@ -32,15 +32,15 @@ static int span_inside(struct span s, const char *buf, size_t len)
 static void run_chunked(const char *in, size_t len, uint8_t split)
 {
     struct h1_chunked d;
-    size_t pos = 0;
-    size_t step = split ? split : len;
+    size_t            pos = 0;
+    size_t            step = split ? split : len;
 
     h1_chunked_init(&d, 1024);
     while (pos < len) {
-        size_t avail = len - pos < step ? len - pos : step;
-        size_t used = 0;
+        size_t      avail = len - pos < step ? len - pos : step;
+        size_t      used = 0;
         struct span data;
-        int r = h1_chunked_next(&d, in + pos, avail, &used, &data);
+        int         r = h1_chunked_next(&d, in + pos, avail, &used, &data);
         CHECK(used <= avail);
         if (r < 0)
             return;
@@ -60,11 +60,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const struct h1_limits lim = {.request_line = 2048, .header_bytes = 8192,
-                                         .header_fields = 64};
-    struct h1_field fields[64];
+    static const struct h1_limits lim = {
+        .request_line = 2048, .header_bytes = 8192, .header_fields = 64};
+    struct h1_field   fields[64];
     struct h1_request req;
-    const char *buf = (const char *)data;
+    const char       *buf = (const char *)data;
 
     int r = h1_parse_request(buf, size, &lim, &req, fields, 64);
     if (r <= 0) {

@@ -165,7 +165,7 @@ CONTROLS = [
      b"Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X-T\r\n"
      b"Proxy-Authorization: Basic dTpw\r\n\r\n", b""),
     ("ctl_h2c_upgrade_stripped",
-     b"GET /h2c HTTP/1.1\r\n" + HOST + b"Connection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\n"
+     b"GET /upgrade-test HTTP/1.1\r\n" + HOST + b"Connection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\n"
      b"HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n", b""),
     ("ctl_absolute_form_same_host",
      b"GET http://app.hostess.localhost/abs HTTP/1.1\r\n" + HOST + CLOSE + b"\r\n", b""),

@@ -18,11 +18,11 @@
 
 /* Decodes in[0..n) fed in pieces of `step` bytes (0: all at once). Collects data into
  * out. Returns 2 with *consumed on success, -1 on error, 0 if input ran out. */
-static int decode(const char *in, size_t n, size_t step, char *out, size_t outcap,
-                  size_t *outlen, size_t *consumed)
+static int decode(const char *in, size_t n, size_t step, char *out, size_t outcap, size_t *outlen,
+                  size_t *consumed)
 {
     struct h1_chunked d;
-    size_t pos = 0;
+    size_t            pos = 0;
 
     h1_chunked_init(&d, MAX_TRAILER);
     *outlen = 0;
@@ -30,9 +30,9 @@ static int decode(const char *in, size_t n, size_t step, char *out, size_t outca
         size_t avail = n - pos;
         if (step != 0 && avail > step)
             avail = step;
-        size_t used = 0;
+        size_t      used = 0;
         struct span data;
-        int r = h1_chunked_next(&d, in + pos, avail, &used, &data);
+        int         r = h1_chunked_next(&d, in + pos, avail, &used, &data);
         assert_true(used <= avail);
         if (r < 0)
             return -1;
@@ -56,7 +56,7 @@ static int decode(const char *in, size_t n, size_t step, char *out, size_t outca
 
 static int decode_all(const char *in)
 {
-    char out[4096];
+    char   out[4096];
     size_t outlen, consumed;
     return decode(in, strlen(in), 0, out, sizeof(out), &outlen, &consumed);
 }
@@ -64,7 +64,7 @@ static int decode_all(const char *in)
 /* Valid body: same data and consumption for every split size. */
 static void check_valid(const char *in, size_t n, const char *want, size_t extra)
 {
-    char out[8192];
+    char   out[8192];
     size_t outlen, consumed;
 
     for (size_t step = 0; step <= n; step++) {
@@ -77,27 +77,27 @@ static void check_valid(const char *in, size_t n, const char *want, size_t extra
     }
 }
 
-#define VALID(name, in, want, extra)                                                       \
-    static void name(void **state)                                                         \
-    {                                                                                      \
-        (void)state;                                                                       \
-        check_valid(in, sizeof(in) - 1, want, extra);                                      \
+#define VALID(name, in, want, extra)                                                               \
+    static void name(void **state)                                                                 \
+    {                                                                                              \
+        (void)state;                                                                               \
+        check_valid(in, sizeof(in) - 1, want, extra);                                              \
     }
 
 /* Invalid: -1 whole and fed one byte at a time. */
 static void check_invalid(const char *in, size_t n)
 {
-    char out[8192];
+    char   out[8192];
     size_t outlen, consumed;
     assert_int_equal(decode(in, n, 0, out, sizeof(out), &outlen, &consumed), -1);
     assert_int_equal(decode(in, n, 1, out, sizeof(out), &outlen, &consumed), -1);
 }
 
-#define INVALID(name, in)                                                                  \
-    static void name(void **state)                                                         \
-    {                                                                                      \
-        (void)state;                                                                       \
-        check_invalid(in, sizeof(in) - 1);                                                 \
+#define INVALID(name, in)                                                                          \
+    static void name(void **state)                                                                 \
+    {                                                                                              \
+        (void)state;                                                                               \
+        check_invalid(in, sizeof(in) - 1);                                                         \
     }
 
 VALID(v_simple, "5\r\nhello\r\n0\r\n\r\n", "hello", 0)
@@ -111,8 +111,9 @@ VALID(v_ext_token, "5;foo\r\nhello\r\n0;bar\r\n\r\n", "hello", 0)
 VALID(v_ext_value, "5;foo=bar;baz=1\r\nhello\r\n0\r\n\r\n", "hello", 0)
 VALID(v_ext_quoted, "5;foo=\"a b;\\\"c\"\r\nhello\r\n0\r\n\r\n", "hello", 0)
 VALID(v_ext_bws, "5 ;foo = bar\t; x\r\nhello\r\n0\r\n\r\n", "hello", 0)
-VALID(v_trailers, "5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Empty:\r\nServer-Timing: a;dur=1\r\n\r\n",
-      "hello", 0)
+VALID(v_trailers,
+      "5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Empty:\r\nServer-Timing: a;dur=1\r\n\r\n", "hello",
+      0)
 VALID(v_data_with_crlf, "4\r\n\r\n\r\n\r\n0\r\n\r\n", "\r\n\r\n", 0)
 VALID(v_16_digits, "0000000000000003\r\nabc\r\n0\r\n\r\n", "abc", 0)
 VALID(v_trailer_hostx, "1\r\na\r\n0\r\nHostx: 1\r\nContent-Lengt: 1\r\nX-Host: a\r\n\r\n", "a", 0)
@@ -156,7 +157,7 @@ INVALID(i_trailer_host, "0\r\nHOST: evil\r\n\r\n")
 static void i_ext_line_too_long(void **state)
 {
     static char buf[6000];
-    size_t n = 0;
+    size_t      n = 0;
     (void)state;
     buf[n++] = '5';
     buf[n++] = ';';
@@ -170,7 +171,7 @@ static void i_ext_line_too_long(void **state)
     /* just under 4 KiB including CR is fine */
     memmove(buf + 4 + 4000, buf + 4 + 4200, 15);
     n = 4 + 4000 + 15;
-    char out[64];
+    char   out[64];
     size_t outlen, consumed;
     assert_int_equal(decode(buf, n, 0, out, sizeof(out), &outlen, &consumed), 2);
 }
@@ -178,7 +179,7 @@ static void i_ext_line_too_long(void **state)
 static void i_trailer_too_large(void **state)
 {
     static char buf[600];
-    size_t n = 0;
+    size_t      n = 0;
     (void)state;
     memcpy(buf, "0\r\nX-Big: ", 10);
     n = 10;
@@ -191,7 +192,7 @@ static void i_trailer_too_large(void **state)
     n = 10 + (MAX_TRAILER - 9);
     memcpy(buf + n, "\r\n\r\n", 4);
     n += 4;
-    char out[16];
+    char   out[16];
     size_t outlen, consumed;
     assert_int_equal(decode(buf, n, 0, out, sizeof(out), &outlen, &consumed), 2);
     buf[n - 4] = 'v';
@@ -202,8 +203,8 @@ static void i_trailer_too_large(void **state)
 static void s_error_is_sticky(void **state)
 {
     struct h1_chunked d;
-    size_t used;
-    struct span data;
+    size_t            used;
+    struct span       data;
     (void)state;
     h1_chunked_init(&d, 64);
     assert_int_equal(h1_chunked_next(&d, "z", 1, &used, &data), -1);
@@ -213,8 +214,8 @@ static void s_error_is_sticky(void **state)
 static void s_done_returns_2(void **state)
 {
     struct h1_chunked d;
-    size_t used;
-    struct span data;
+    size_t            used;
+    struct span       data;
     (void)state;
     h1_chunked_init(&d, 64);
     assert_int_equal(h1_chunked_next(&d, "0\r\n\r\nNEXT", 9, &used, &data), 2);
@@ -226,9 +227,9 @@ static void s_done_returns_2(void **state)
 static void s_zero_copy_and_partial(void **state)
 {
     struct h1_chunked d;
-    size_t used;
-    struct span data;
-    const char *in = "a\r\n0123456789\r\n0\r\n\r\n";
+    size_t            used;
+    struct span       data;
+    const char       *in = "a\r\n0123456789\r\n0\r\n\r\n";
     (void)state;
     h1_chunked_init(&d, 64);
     assert_int_equal(h1_chunked_next(&d, in, 0, &used, &data), 0);
@@ -250,8 +251,8 @@ static void s_zero_copy_and_partial(void **state)
 static void s_large_chunk_size(void **state)
 {
     struct h1_chunked d;
-    size_t used;
-    struct span data;
+    size_t            used;
+    struct span       data;
     (void)state;
     h1_chunked_init(&d, 64);
     assert_int_equal(h1_chunked_next(&d, "FFFFFFFFFFFFFFFF\r\nab", 20, &used, &data), 1);
@@ -276,7 +277,7 @@ static void s_invalid_all_prefixes_never_2(void **state)
     static const char in[] = "5\r\nhelloXX0\r\n\r\n";
     (void)state;
     for (size_t n = 0; n <= sizeof(in) - 1; n++) {
-        char out[64];
+        char   out[64];
         size_t outlen, consumed;
         assert_true(decode(in, n, 1, out, sizeof(out), &outlen, &consumed) != 2);
     }

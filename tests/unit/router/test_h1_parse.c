@@ -14,9 +14,10 @@
 
 #include "router/h1_parse.h"
 
-static const struct h1_limits LIM = {.request_line = 256, .header_bytes = 1024, .header_fields = 16};
-static struct h1_field F[32];
-static struct h1_request R;
+static const struct h1_limits LIM = {
+    .request_line = 256, .header_bytes = 1024, .header_fields = 16};
+static struct h1_field    F[32];
+static struct h1_request  R;
 static struct h1_response S;
 
 static int reqn(const char *s, size_t n)
@@ -42,19 +43,19 @@ static int span_is(struct span s, const char *lit)
 #define H11(rest) "GET / HTTP/1.1\r\nHost: a.example\r\n" rest
 
 /* One rejection per test: the exact status and a reason for the logs. */
-#define REQ_REJECT(name, status, str)                                                      \
-    static void name(void **state)                                                         \
-    {                                                                                      \
-        (void)state;                                                                       \
-        assert_int_equal(req(str), status);                                                \
-        assert_non_null(R.error);                                                          \
+#define REQ_REJECT(name, status, str)                                                              \
+    static void name(void **state)                                                                 \
+    {                                                                                              \
+        (void)state;                                                                               \
+        assert_int_equal(req(str), status);                                                        \
+        assert_non_null(R.error);                                                                  \
     }
-#define RESP_REJECT(name, str)                                                             \
-    static void name(void **state)                                                         \
-    {                                                                                      \
-        (void)state;                                                                       \
-        assert_int_equal(resp(str, H1_M_GET), -502);                                       \
-        assert_non_null(S.error);                                                          \
+#define RESP_REJECT(name, str)                                                                     \
+    static void name(void **state)                                                                 \
+    {                                                                                              \
+        (void)state;                                                                               \
+        assert_int_equal(resp(str, H1_M_GET), -502);                                               \
+        assert_non_null(S.error);                                                                  \
     }
 
 /* ---- request line ----------------------------------------------------------------- */
@@ -73,10 +74,12 @@ REQ_REJECT(rl_bare_lf, -400, "GET / HTTP/1.1\nHost: a\r\n\r\n")
 REQ_REJECT(rl_bare_cr, -400, "GET / HTTP/1.1\rHost: a\r\n\r\n")
 REQ_REJECT(rl_fragment, -400, "GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n")
 REQ_REJECT(rl_star_get, -400, "GET * HTTP/1.1\r\nHost: a\r\n\r\n")
-REQ_REJECT(rl_connect_authority, -400, "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n")
+REQ_REJECT(rl_connect_authority, -400,
+           "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n")
 REQ_REJECT(rl_authority_form_get, -400, "GET a.example:80 HTTP/1.1\r\nHost: a.example\r\n\r\n")
 REQ_REJECT(rl_ftp_scheme, -400, "GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n")
-REQ_REJECT(rl_absolute_host_mismatch, -400, "GET http://a.example/x HTTP/1.1\r\nHost: b.example\r\n\r\n")
+REQ_REJECT(rl_absolute_host_mismatch, -400,
+           "GET http://a.example/x HTTP/1.1\r\nHost: b.example\r\n\r\n")
 REQ_REJECT(rl_absolute_userinfo, -400, "GET http://u@a/x HTTP/1.1\r\nHost: a\r\n\r\n")
 REQ_REJECT(rl_absolute_empty_authority, -400, "GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n")
 REQ_REJECT(rl_absolute_query_no_path, -400, "GET http://a?x HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -133,7 +136,7 @@ static void f_nul_value(void **state)
 
 static void f_too_many_431(void **state)
 {
-    char buf[1024];
+    char   buf[1024];
     size_t n = 0;
     (void)state;
     n += (size_t)snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: a\r\n");
@@ -146,7 +149,7 @@ static void f_too_many_431(void **state)
 static void f_cap_431(void **state)
 {
     struct h1_field small[2];
-    const char *m = H11("X-A: 1\r\nX-B: 2\r\n\r\n");
+    const char     *m = H11("X-A: 1\r\nX-B: 2\r\n\r\n");
     (void)state;
     assert_int_equal(h1_parse_request(m, strlen(m), &LIM, &R, small, 2), -431);
 }
@@ -208,7 +211,8 @@ REQ_REJECT(ex_other_10, -417, "GET / HTTP/1.0\r\nExpect: x\r\n\r\n")
 static void ex_100_continue(void **state)
 {
     (void)state;
-    assert_true(req("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n") > 0);
+    assert_true(
+        req("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n") > 0);
     assert_true(R.flags & H1_F_EXPECT_100);
     assert_true(req("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n") > 0);
     assert_false(R.flags & H1_F_EXPECT_100); /* ignored in HTTP/1.0 (RFC 9110 §10.1.1) */
@@ -271,13 +275,17 @@ static void cn_websocket(void **state)
     assert_true(req("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n") > 0);
     assert_false(R.flags & H1_F_UPGRADE_WS);
     /* not GET */
-    assert_true(req("POST /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n") > 0);
+    assert_true(
+        req("POST /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n") >
+        0);
     assert_false(R.flags & H1_F_UPGRADE_WS);
     /* HTTP/1.0 */
     assert_true(req("GET /ws HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n") > 0);
     assert_false(R.flags & H1_F_UPGRADE_WS);
     /* other protocol */
-    assert_true(req("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocketx\r\n\r\n") > 0);
+    assert_true(
+        req("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocketx\r\n\r\n") >
+        0);
     assert_false(R.flags & H1_F_UPGRADE_WS);
 }
 
@@ -286,7 +294,7 @@ static void ok_simple_pipelined(void **state)
 {
     const char *m = "GET /a?b=c HTTP/1.1\r\nHost:  a.example:8080 \r\nX-Empty:\r\n"
                     "User-Agent: t\xc3\xa9st\t\r\n\r\nGET /next HTTP/1.1\r\n";
-    size_t head = strlen(m) - strlen("GET /next HTTP/1.1\r\n");
+    size_t      head = strlen(m) - strlen("GET /next HTTP/1.1\r\n");
     (void)state;
     assert_int_equal(req(m), (int)head);
     assert_int_equal(R.head_len, head);
@@ -313,7 +321,7 @@ static void ok_simple_pipelined(void **state)
 static void ok_need_more(void **state)
 {
     const char *m = H11("X-A: 1\r\n\r\n");
-    size_t n = strlen(m);
+    size_t      n = strlen(m);
     (void)state;
     for (size_t i = 0; i < n; i++)
         assert_int_equal(reqn(m, i), 0);
@@ -322,10 +330,13 @@ static void ok_need_more(void **state)
 
 static void ok_methods(void **state)
 {
-    static const struct { const char *m; enum h1_method id; } t[] = {
-        {"GET", H1_M_GET},         {"HEAD", H1_M_HEAD},       {"POST", H1_M_POST},
-        {"PUT", H1_M_PUT},         {"DELETE", H1_M_DELETE},   {"OPTIONS", H1_M_OPTIONS},
-        {"TRACE", H1_M_TRACE},     {"PATCH", H1_M_PATCH},     {"PROPFIND", H1_M_OTHER},
+    static const struct {
+        const char    *m;
+        enum h1_method id;
+    } t[] = {
+        {"GET", H1_M_GET},     {"HEAD", H1_M_HEAD},     {"POST", H1_M_POST},
+        {"PUT", H1_M_PUT},     {"DELETE", H1_M_DELETE}, {"OPTIONS", H1_M_OPTIONS},
+        {"TRACE", H1_M_TRACE}, {"PATCH", H1_M_PATCH},   {"PROPFIND", H1_M_OTHER},
     };
     char buf[128];
     (void)state;
@@ -371,11 +382,13 @@ static void ok_content_length(void **state)
     assert_true(req("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\nhello world!") > 0);
     assert_int_equal(R.body, H1_BODY_LENGTH);
     assert_int_equal(R.content_length, 12);
-    assert_int_equal(R.head_len, strlen("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n"));
+    assert_int_equal(R.head_len,
+                     strlen("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n"));
     assert_true(req("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n") > 0);
     assert_int_equal(R.body, H1_BODY_NONE);
     assert_int_equal(R.content_length, 0);
-    assert_true(req("POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 9999999999999999999\r\n\r\n") > 0);
+    assert_true(req("POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 9999999999999999999\r\n\r\n") >
+                0);
     assert_int_equal(R.content_length, 9999999999999999999ull);
 }
 
@@ -389,7 +402,11 @@ static void ok_chunked(void **state)
 
 static void ok_interning(void **state)
 {
-    static const struct { const char *n; enum h1_tok t; int hop; } t[] = {
+    static const struct {
+        const char *n;
+        enum h1_tok t;
+        int         hop;
+    } t[] = {
         {"HOST", TOK_HOST, 0},
         {"content-length", TOK_CONTENT_LENGTH, 1},
         {"Connection", TOK_CONNECTION, 1},
@@ -451,10 +468,13 @@ RESP_REJECT(rs_end_cr_x, "HTTP/1.1 200 OK\r\nX-A: 1\r\n\rX")
 static void rs_204_still_validates(void **state)
 {
     (void)state;
-    assert_int_equal(resp("HTTP/1.1 204 No Content\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-                          H1_M_GET), -502);
-    assert_int_equal(resp("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
-                          H1_M_HEAD), -502);
+    assert_int_equal(
+        resp("HTTP/1.1 204 No Content\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", H1_M_GET),
+        -502);
+    assert_int_equal(
+        resp("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+             H1_M_HEAD),
+        -502);
 }
 
 static void rs_limits(void **state)
@@ -472,7 +492,11 @@ static void rs_limits(void **state)
 static void rs_framing(void **state)
 {
     static const struct {
-        const char *head; enum h1_method m; enum h1_body body; uint64_t cl; int close;
+        const char    *head;
+        enum h1_method m;
+        enum h1_body   body;
+        uint64_t       cl;
+        int            close;
     } t[] = {
         {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", H1_M_GET, H1_BODY_LENGTH, 5, 0},
         {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", H1_M_HEAD, H1_BODY_NONE, 5, 0},
@@ -512,10 +536,12 @@ static void rs_status_line_forms(void **state)
     assert_int_equal(S.reason.len, 0);
     assert_true(resp("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", H1_M_GET) > 0);
     assert_int_equal(S.reason.len, 0);
-    assert_true(resp("HTTP/1.1 599 Some Thing \xe2\x9c\x93\r\nContent-Length: 0\r\n\r\nbody", H1_M_GET) > 0);
+    assert_true(resp("HTTP/1.1 599 Some Thing \xe2\x9c\x93\r\nContent-Length: 0\r\n\r\nbody",
+                     H1_M_GET) > 0);
     assert_int_equal(S.status, 599);
     assert_true(span_is(S.reason, "Some Thing \xe2\x9c\x93"));
-    assert_int_equal(S.head_len, strlen("HTTP/1.1 599 Some Thing \xe2\x9c\x93\r\nContent-Length: 0\r\n\r\n"));
+    assert_int_equal(S.head_len,
+                     strlen("HTTP/1.1 599 Some Thing \xe2\x9c\x93\r\nContent-Length: 0\r\n\r\n"));
     assert_int_equal(S.nfields, 1);
     assert_int_equal(resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n", H1_M_GET), 0);
 }
