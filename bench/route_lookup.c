@@ -219,13 +219,12 @@ int main(int argc, char **argv)
 
     memset(targets, 0, sizeof(targets));
     for (int k = 0; k <= NTARGETS; k++) { /* route i gets targets[i % 4] and the next one */
-        struct sockaddr_in *sin = (struct sockaddr_in *)&targets[k].sa;
+        struct sockaddr_in *sin = &targets[k].addr.in;
         sin->sin_family = AF_INET;
         sin->sin_port = htons((uint16_t)(9001 + k % NTARGETS));
         sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         targets[k].salen = sizeof(*sin);
         targets[k].slot = (uint32_t)(k % NTARGETS);
-        snprintf(targets[k].name, sizeof(targets[k].name), "127.0.0.1:%d", 9001 + k % NTARGETS);
     }
 
     printf("route table: %zu lookups per figure, best of %d rounds, %u-name query lists\n\n",

@@ -69,10 +69,11 @@ static struct router_snapshot *snapshot_build(struct edge_main *m, struct edge_c
                                             r->targets[j].salen);
             if (slot < 0)
                 goto nomem;
-            memcpy(&tmp[j].sa, &r->targets[j].sa, sizeof tmp[j].sa);
+            if (r->targets[j].salen > sizeof tmp[j].addr)
+                goto nomem; /* cannot happen: the loader only makes IPv4/IPv6 */
+            memcpy(&tmp[j].addr, &r->targets[j].sa, r->targets[j].salen);
             tmp[j].salen = r->targets[j].salen;
             tmp[j].slot = (uint32_t)slot;
-            snprintf(tmp[j].name, sizeof tmp[j].name, "%s", r->targets[j].text);
         }
         int rc = route_table_builder_add(b, r->host, strlen(r->host), tmp, r->ntargets);
         free(tmp);

@@ -194,6 +194,7 @@ void conn_reject(struct conn *c, int status, const char *why)
     if (!(ex->flags & EX_F_ACTIVE)) {
         memset(ex, 0, offsetof(struct exchange, uphead));
         ex->c = c;
+        ex->slot = UINT32_MAX;
         ex->minor = 1;
         ex->t_start = uv_now(&c->w->loop);
     }
@@ -334,6 +335,9 @@ void conn_exchange_done(struct conn *c)
     }
     c->state = C_IDLE;
     deadline_arm(&w->wheel, &c->dl, DL_IDLE, w->cfg->timeouts.idle_ms);
+    /* Head buffers go back to the worker's pool: an idle connection owns no buffer. */
+    iobuf_release(w, &c->ex.uphead);
+    iobuf_release(w, &c->ex.downhead);
     if (c->in.off == c->in.len) {
         c->in.off = c->in.len = 0;
     } else if (c->in.off > 0) {

@@ -184,8 +184,8 @@ void exchange_start(struct conn *c, const struct h1_request *req)
     }
     if (ex->reqid[0] == '\0')
         reqid_generate(w, ex->reqid);
-    if (req->minor == 0 || (req->flags & H1_F_CONN_CLOSE))
-        c->flags |= C_F_WANT_CLOSE;
+    if ((req->flags & H1_F_CONN_CLOSE) || w->cfg->timeouts.idle_ms == 0)
+        c->flags |= C_F_WANT_CLOSE; /* idle: 0 turns keep-alive off */
     switch (req->method_id) {
     case H1_M_HEAD:
         ex->flags |= EX_F_HEAD_REQ | EX_F_IDEMPOTENT;

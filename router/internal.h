@@ -115,8 +115,6 @@ struct exchange {
     struct pump    resp;        /* upstream → client body */
     size_t         req_used;    /* client bytes covered by the in-flight upstream write */
     size_t         resp_used;   /* upstream bytes covered by the in-flight client write */
-    struct iobuf   uphead;      /* rebuilt request head */
-    struct iobuf   downhead;    /* rebuilt response head */
     uint64_t       t_start, t_connect, t_header;
     /* For the access log and retries; copied out of the input buffer. */
     uint8_t        host_len, method_len;
@@ -125,6 +123,9 @@ struct exchange {
     char           method[16];
     char           path[256];
     char           reqid[REQID_MAX + 1];
+    /* Kept across exchanges (everything above is zeroed when one starts). */
+    struct iobuf   uphead;      /* rebuilt request head */
+    struct iobuf   downhead;    /* rebuilt response head */
 };
 
 struct conn {

@@ -40,8 +40,16 @@ struct route_table {
     uint32_t        slot_limit;
 };
 
+/* A distinct target list already stored, for sharing (builder only). */
+struct rt_set {
+    uint64_t hash;
+    uint32_t off, n; /* n == 0: free */
+};
+
 struct route_table_builder {
     struct route_table t;
+    struct rt_set     *sets;
+    size_t             sets_mask, nsets;
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -83,7 +91,10 @@ struct route_table_builder *route_table_builder_new(size_t hint)
     struct route_table_builder *b = calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
-    if (slots_alloc(&b->t, slots_for(hint)) != 0) {
+    b->sets_mask = 63;
+    b->sets = calloc(b->sets_mask + 1, sizeof(*b->sets));
+    if (b->sets == NULL || slots_alloc(&b->t, slots_for(hint)) != 0) {
+        free(b->sets);
         free(b);
         return NULL;
     }
@@ -123,12 +134,58 @@ static int rehash(struct route_table *t, size_t nslots)
     return 0;
 }
 
+static int sets_grow(struct route_table_builder *b)
+{
+    size_t n = (b->sets_mask + 1) * 2;
+    struct rt_set *q = calloc(n, sizeof(*q));
+    if (q == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i <= b->sets_mask; i++) {
+        if (b->sets[i].n == 0)
+            continue;
+        size_t j = b->sets[i].hash & (n - 1);
+        while (q[j].n != 0)
+            j = (j + 1) & (n - 1);
+        q[j] = b->sets[i];
+    }
+    free(b->sets);
+    b->sets = q;
+    b->sets_mask = n - 1;
+    return 0;
+}
+
+/* Offset of an identical stored target list, or of a fresh copy; -ENOMEM. */
+static long targets_intern(struct route_table_builder *b, const struct target *targets, size_t n)
+{
+    struct route_table *t = &b->t;
+    size_t bytes = n * sizeof(*targets);
+    uint64_t h = hash_bytes(targets, bytes);
+    size_t i;
+
+    if ((b->nsets + 1) * 2 > b->sets_mask + 1 && sets_grow(b) != 0)
+        return -ENOMEM;
+    for (i = h & b->sets_mask; b->sets[i].n != 0; i = (i + 1) & b->sets_mask)
+        if (b->sets[i].hash == h && b->sets[i].n == n &&
+            memcmp(t->targets + b->sets[i].off, targets, bytes) == 0)
+            return b->sets[i].off;
+    if (grow((void **)&t->targets, &t->targets_cap, t->ntargets + n, sizeof(*t->targets)) != 0)
+        return -ENOMEM;
+    memcpy(t->targets + t->ntargets, targets, bytes);
+    b->sets[i] = (struct rt_set){h, (uint32_t)t->ntargets, (uint32_t)n};
+    b->nsets++;
+    t->ntargets += n;
+    for (size_t k = 0; k < n; k++)
+        if (targets[k].slot >= t->slot_limit)
+            t->slot_limit = targets[k].slot + 1;
+    return (long)(t->ntargets - n);
+}
+
 int route_table_builder_add(struct route_table_builder *b, const char *host, size_t len,
                             const struct target *targets, size_t n)
 {
     struct route_table *t = &b->t;
 
-    if (n == 0 || n > UINT32_MAX || len == 0 || len > HOSTNAME_MAX)
+    if (n == 0 || n > UINT32_MAX / 2 || len == 0 || len > HOSTNAME_MAX)
         return -EINVAL;
     if ((t->nroutes + 1) * 2 > t->mask + 1 && rehash(t, (t->mask + 1) * 2) != 0)
         return -ENOMEM;
@@ -137,23 +194,20 @@ int route_table_builder_add(struct route_table_builder *b, const char *host, siz
     if (s->route != EMPTY)
         return -EEXIST;
     if (grow((void **)&t->keys, &t->keys_cap, t->keys_len + len, 1) != 0 ||
-        grow((void **)&t->routes, &t->routes_cap, t->nroutes + 1, sizeof(*t->routes)) != 0 ||
-        grow((void **)&t->targets, &t->targets_cap, t->ntargets + n, sizeof(*t->targets)) != 0)
+        grow((void **)&t->routes, &t->routes_cap, t->nroutes + 1, sizeof(*t->routes)) != 0)
+        return -ENOMEM;
+    long off = targets_intern(b, targets, n);
+    if (off < 0)
         return -ENOMEM;
     memcpy(t->keys + t->keys_len, host, len);
-    memcpy(t->targets + t->ntargets, targets, n * sizeof(*targets));
-    for (size_t i = 0; i < n; i++)
-        if (targets[i].slot >= t->slot_limit)
-            t->slot_limit = targets[i].slot + 1;
     /* routes[].targets is fixed up in finish(): the targets array may still move. */
     t->routes[t->nroutes].ntargets = (uint32_t)n;
-    t->routes[t->nroutes].targets = (struct target *)(uintptr_t)t->ntargets;
+    t->routes[t->nroutes].targets = (struct target *)(uintptr_t)off;
     s->hash = h;
     s->key_off = (uint32_t)t->keys_len;
     s->key_len = (uint16_t)len;
     s->route = (uint32_t)t->nroutes;
     t->keys_len += len;
-    t->ntargets += n;
     t->nroutes++;
     return 0;
 }
@@ -166,6 +220,7 @@ struct route_table *route_table_builder_finish(struct route_table_builder *b)
         return NULL;
     }
     *t = b->t;
+    free(b->sets);
     free(b);
     for (size_t i = 0; i < t->nroutes; i++)
         t->routes[i].targets = t->targets + (uintptr_t)t->routes[i].targets;
@@ -180,6 +235,7 @@ void route_table_builder_free(struct route_table_builder *b)
     free(b->t.keys);
     free(b->t.routes);
     free(b->t.targets);
+    free(b->sets);
     free(b);
 }
 

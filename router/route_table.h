@@ -8,23 +8,28 @@
  * the number of hosts (open addressing, load factor <= 0.5, keys stored inline).
  *
  * Ownership: the table owns its keys, routes and targets; route_table_free() releases all
- * of them. Pointers returned by lookup live as long as the table.
+ * of them. Pointers returned by lookup live as long as the table. Routes with identical
+ * target lists share one copy (thousands of hosts usually point at a few pods).
  */
 #ifndef HOSTESS_ROUTER_ROUTE_TABLE_H
 #define HOSTESS_ROUTER_ROUTE_TABLE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 /* One backend address. slot is a small integer that stays the same for the same address
  * across tables (target_registry below), so per-worker state (pools, load counters,
  * ejection) is indexed by it and survives reloads and swaps. */
 struct target {
-    struct sockaddr_storage sa;
-    socklen_t               salen;
-    uint32_t                slot;
-    char                    name[64]; /* "127.0.0.1:9001", for logs */
+    union {
+        struct sockaddr     sa;
+        struct sockaddr_in  in;
+        struct sockaddr_in6 in6;
+    } addr;              /* zero-filled beyond salen, so targets compare with memcmp */
+    socklen_t salen;
+    uint32_t  slot;
 };
 
 struct route {

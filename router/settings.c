@@ -339,10 +339,54 @@ static int route_read(struct cfg_ctx *ctx, const struct cfg_node *item, struct c
     return 0;
 }
 
+struct host_ref {
+    const char *host;
+    size_t      idx;
+};
+
+static int host_ref_cmp(const void *a, const void *b)
+{
+    const struct host_ref *x = a, *y = b;
+    int r = strcmp(x->host, y->host);
+    return r != 0 ? r : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Duplicate hosts, found by sorting (n log n: a generated file may hold a million routes).
+ * The error names the first duplicate in file order and the line of its first use. */
+static int routes_check_unique(struct cfg_ctx *ctx, const struct cfg_node *v, EC *c)
+{
+    struct host_ref *refs = calloc(c->nroutes, sizeof(*refs));
+    size_t dup = SIZE_MAX, first = 0;
+    char got[80];
+
+    if (refs == NULL)
+        return cfg_fail(ctx, v, "out of memory");
+    for (size_t i = 0; i < c->nroutes; i++)
+        refs[i] = (struct host_ref){c->routes[i].host, i};
+    qsort(refs, c->nroutes, sizeof(*refs), host_ref_cmp);
+    for (size_t i = 1; i < c->nroutes; i++) {
+        if (strcmp(refs[i].host, refs[i - 1].host) == 0 && refs[i].idx < dup) {
+            dup = refs[i].idx;
+            size_t k = i;
+            while (k > 0 && strcmp(refs[k - 1].host, refs[i].host) == 0)
+                k--;
+            first = refs[k].idx;
+        }
+    }
+    free(refs);
+    if (dup == SIZE_MAX)
+        return 0;
+    const struct cfg_node *host = cfg_map_get(v->kids[dup], "host");
+    cfg_path_push_index(ctx, dup);
+    cfg_path_push(ctx, "host");
+    return cfg_fail(ctx, host, "duplicate host %s (first at line %u)",
+                    cfg_node_describe(host, got, sizeof(got)),
+                    cfg_map_get(v->kids[first], "host")->line);
+}
+
 static int parse_routes(struct cfg_ctx *ctx, const struct cfg_node *v, void *base)
 {
     EC *c = base;
-    char got[80];
 
     if (v->type == CFG_SCALAR && v->is_null)
         return 0;
@@ -357,19 +401,9 @@ static int parse_routes(struct cfg_ctx *ctx, const struct cfg_node *v, void *bas
         c->nroutes++; /* counted before filling, so a failure midway frees its parts */
         if (route_read(ctx, v->kids[i], &c->routes[i]) < 0)
             return -1;
-        /* Quadratic, but routes in a file are few; the control API brings its own index. */
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(c->routes[j].host, c->routes[i].host) == 0) {
-                const struct cfg_node *host = cfg_map_get(v->kids[i], "host");
-                cfg_path_push(ctx, "host");
-                return cfg_fail(ctx, host, "duplicate host %s (first at line %u)",
-                                cfg_node_describe(host, got, sizeof(got)),
-                                cfg_map_get(v->kids[j], "host")->line);
-            }
-        }
         cfg_path_pop(ctx, saved);
     }
-    return 0;
+    return routes_check_unique(ctx, v, c);
 }
 
 /* ---- the tables ---- */

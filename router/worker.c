@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -87,9 +88,16 @@ struct slot *worker_slot(struct worker *w, const struct target *t)
         s = calloc(1, sizeof(*s));
         if (s == NULL)
             return NULL;
-        memcpy(&s->sa, &t->sa, sizeof s->sa);
+        memcpy(&s->sa, &t->addr, t->salen);
         s->salen = t->salen;
-        memcpy(s->name, t->name, sizeof s->name);
+        char ip[INET6_ADDRSTRLEN] = "?";
+        if (t->addr.sa.sa_family == AF_INET6) {
+            uv_ip6_name(&t->addr.in6, ip, sizeof ip);
+            snprintf(s->name, sizeof s->name, "[%s]:%u", ip, ntohs(t->addr.in6.sin6_port));
+        } else {
+            uv_ip4_name(&t->addr.in, ip, sizeof ip);
+            snprintf(s->name, sizeof s->name, "%s:%u", ip, ntohs(t->addr.in.sin_port));
+        }
         list_init(&s->idle);
         s->health = atomic_load(&w->r->health[t->slot / HEALTH_CHUNK]);
         if (s->health == NULL) { /* cannot happen: reserved before publication */
