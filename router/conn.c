@@ -186,6 +186,28 @@ void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(c->in.p + c->in.len, c->in.cap - c->in.len);
 }
 
+/* Lingering close (nginx's lingering_close): send FIN, read and discard what the client
+ * still sends until its EOF or DL_LINGER, then close. Closing at once with unread bytes
+ * makes the kernel send a reset, which can destroy the response before it is read. */
+static void conn_linger(struct conn *c)
+{
+    c->state = C_CLOSING;
+    c->flags |= C_F_WANT_CLOSE;
+    c->in.off = c->in.len = 0;
+    if (c->flags & C_F_EOF) {
+        conn_close(c);
+        return;
+    }
+    uv_shutdown_t *sr = malloc(sizeof(*sr));
+    if (sr == NULL || uv_shutdown(sr, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        free(sr);
+        conn_close(c);
+        return;
+    }
+    conn_rx_resume(c);
+    deadline_arm(&c->w->wheel, &c->dl, DL_LINGER, LINGER_MS);
+}
+
 /* Answers an edge-generated error (status) for the request being read, then closes. */
 void conn_reject(struct conn *c, int status, const char *why)
 {
@@ -202,7 +224,6 @@ void conn_reject(struct conn *c, int status, const char *why)
     ex->term_side = status == 408 ? TERM_CLIENT : TERM_EDGE;
     ex->term_phase = PH_HEAD;
     c->flags |= C_F_WANT_CLOSE;
-    c->state = C_CLOSING;
     if (h1_build_error(ex, status, why, 0, 1) == 0) {
         uv_buf_t b = uv_buf_init(ex->downhead.p, ex->downhead.len);
         int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
@@ -210,18 +231,7 @@ void conn_reject(struct conn *c, int status, const char *why)
     }
     access_log_exchange(c->w, ex);
     ex->flags = 0;
-    /* Lingering close: FIN now, drain what the client still sends, close at EOF. */
-    c->in.off = c->in.len = 0;
-    if (uv_is_writable((uv_stream_t *)&c->tcp)) {
-        uv_shutdown_t *sr = malloc(sizeof(*sr));
-        if (sr == NULL || uv_shutdown(sr, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
-            free(sr);
-            conn_close(c);
-            return;
-        }
-    }
-    conn_rx_resume(c);
-    deadline_arm(&c->w->wheel, &c->dl, DL_LINGER, LINGER_MS);
+    conn_linger(c);
 }
 
 /* Parses and starts as many requests as the buffer holds (pipelining), one at a time. */
@@ -330,7 +340,11 @@ void conn_exchange_done(struct conn *c)
     struct worker *w = c->w;
 
     if ((c->flags & C_F_WANT_CLOSE) || w->draining) {
-        conn_close(c);
+        /* Unread request bytes (a body we did not forward, pipelined requests): linger. */
+        if (c->in.off != c->in.len || (c->flags & C_F_LINGER))
+            conn_linger(c);
+        else
+            conn_close(c);
         return;
     }
     c->state = C_IDLE;

@@ -65,7 +65,7 @@ static void exchange_finish(struct exchange *ex)
         upstream_release(u, keep);
     }
     if ((ex->flags & EX_F_HAS_BODY) && !(ex->flags & EX_F_REQ_DONE))
-        c->flags |= C_F_WANT_CLOSE; /* unread request body: the framing is lost */
+        c->flags |= C_F_WANT_CLOSE | C_F_LINGER; /* unread request body: framing is lost */
     deadline_cancel(&c->w->wheel, &c->dl);
     access_log_exchange(c->w, ex);
     ex->flags = 0;
@@ -465,8 +465,12 @@ void exchange_on_up_data(struct exchange *ex)
 
     if (c->state == C_RELAY)
         deadline_arm(&c->w->wheel, &c->dl, DL_TUNNEL, c->w->cfg->timeouts.tunnel_ms);
-    if (!(ex->flags & EX_F_RESP_HEAD) && exchange_response_head(ex) <= 0)
-        return;
+    if (!(ex->flags & EX_F_RESP_HEAD)) {
+        if (exchange_response_head(ex) <= 0)
+            return;
+        if (c->state == C_RELAY) /* client bytes that came with the upgrade request */
+            exchange_pump_request(ex);
+    }
     exchange_pump_response(ex);
 }
 
@@ -490,8 +494,11 @@ static void exchange_pump_response(struct exchange *ex)
             int k = pump_fill(&ex->resp, u->in.p + u->in.off, avail, &used, iov + n,
                               SENDQ_IOV - n);
             if (k < 0) {
+                /* Before any byte went out this is still a clean 502; after, a cut. */
                 log_warn("upstream %s: malformed chunked body", w->slots[ex->slot]->name);
-                exchange_abort(ex, TERM_UPSTREAM, PH_RESP_BODY);
+                upstream_slot_failure(w, ex->slot);
+                exchange_fail(ex, 502, "invalid upstream response body", 0, TERM_UPSTREAM,
+                              PH_RESP_BODY);
                 return;
             }
             n += (unsigned)k;

@@ -78,6 +78,7 @@ enum conn_state {
 #define C_F_RX_PAUSED  0x02u /* reading stopped: buffer full (back-pressure) */
 #define C_F_EOF        0x04u /* client sent FIN */
 #define C_F_CLOSED     0x08u /* uv_close called */
+#define C_F_LINGER     0x10u /* request bytes may still arrive: lingering close */
 
 #define EX_F_ACTIVE     0x0001u
 #define EX_F_REQ_SENT   0x0002u /* some request byte was written upstream */

@@ -265,6 +265,23 @@ static void worker_main(void *arg)
         log_warn("worker %u: loop closed with handles still open", w->id);
 }
 
+/* SO_REUSEPORT would let a second edge (or anything else using it) share our port and
+ * silently take part of the traffic: first make sure nobody holds the address, with a
+ * socket that does not allow sharing. */
+static int listen_address_free(const struct cfg_addr *a, char *err, size_t errlen)
+{
+    int one = 1, rc = 0;
+    int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (const struct sockaddr *)&a->sa, a->salen) != 0) {
+        snprintf(err, errlen, "listen %s: %s", a->text, strerror(errno));
+        rc = -1;
+    }
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 /* A listening socket of our own: libuv 1.44 cannot set SO_REUSEPORT. */
 static int listen_socket(const struct cfg_addr *a, char *err, size_t errlen)
 {
@@ -355,6 +372,8 @@ struct router *router_start(struct router_snapshot *snap, unsigned nworkers, cha
     }
     for (unsigned i = 0; i < nworkers; i++)
         fds[i] = -1;
+    if (listen_address_free(&snap->cfg->listen_http, err, errlen) != 0)
+        goto fail;
     for (unsigned i = 0; i < nworkers; i++) {
         fds[i] = listen_socket(&snap->cfg->listen_http, err, errlen);
         if (fds[i] < 0)

@@ -1064,6 +1064,8 @@ class Backend(_BaseBackend):
 
     def dispatch(self, conn, s, req):
         p = req.path
+        if p.startswith("/echo/") or p.startswith("/echo;"):
+            p = "/echo"  # any path under /echo echoes (path-preservation tests)
         q = req.query
         keep = self._keep(req)
         if p == "/drop":
@@ -1073,6 +1075,8 @@ class Backend(_BaseBackend):
         if p == "/ws":
             self.record(req)
             return self.ws(conn, s, req)
+        if p == "/upload" and "wait_ms" in q:
+            time.sleep(int(q["wait_ms"]) / 1000.0)
         self._read_body(conn, req, s)
         self.record(req)
         if p == "/echo" or p == "/upload":
@@ -1160,8 +1164,14 @@ class Backend(_BaseBackend):
         if (req.header("upgrade") or "").lower() != "websocket" or not key:
             self.send_simple(s, req, 400, b"not a websocket request\n", keep=False)
             return False
-        s.sendall(_resp_head(101, [("Upgrade", "websocket"), ("Connection", "Upgrade"),
-                                   ("Sec-WebSocket-Accept", ws_accept(key))]))
+        if req.query.get("refuse"):
+            self.send_simple(s, req, 403, b"no websocket for you\n", keep=self._keep(req))
+            return self._keep(req)
+        head = _resp_head(101, [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                                ("Sec-WebSocket-Accept", ws_accept(key))])
+        if req.query.get("hello"):  # server speaks first, in the same packet as the 101
+            head += ws_frame(1, b"hello-from-server", mask=False)
+        s.sendall(head)
         while True:
             h = conn.read_exact(2)
             fin = h[0] & 0x80
@@ -1232,6 +1242,24 @@ class RecordingBackend(_BaseBackend):
             req.conn_id = cid
             self.record(req)
             s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
+class ScriptBackend(_BaseBackend):
+    """A backend whose behaviour is a function: script(backend, conn, sock, cid) serves one
+    TCP connection (conn is a buffered _Conn; use read_request(conn) / body_pieces()).
+    For misbehaving-upstream tests."""
+
+    def __init__(self, script, name="script", port=0):
+        self.script = script
+        super().__init__(name, port)
+
+    def serve_conn(self, s, cid, addr):
+        self.script(self, _Conn(s), s, cid)
+
+
+read_request = _read_request
+body_pieces = _body_pieces
+resp_head = _resp_head
 
 
 @contextlib.contextmanager

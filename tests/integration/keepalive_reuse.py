@@ -119,6 +119,60 @@ def backend_close(edge, be):
     c.check(statuses == [200] * 5, "requests after a backend Connection: close succeed", statuses)
 
 
+def connection_semantics(edge):
+    with E.Client(edge.port) as cl:
+        cl.send(b"GET /health HTTP/1.0\r\nHost: %s\r\nConnection: keep-alive\r\n\r\n" % E.HOST_A.encode())
+        r = cl.read_response("GET")
+        c.check(r.status == 200 and "keep-alive" in (r.header("connection") or "").lower(),
+                "HTTP/1.0 client with Connection: keep-alive gets keep-alive", r)
+        if not cl.reader.eof:
+            cl.send(b"GET /health HTTP/1.0\r\nHost: %s\r\n\r\n" % E.HOST_A.encode())
+            r = cl.read_response("GET")
+            c.check(r.status == 200, "second HTTP/1.0 request on the kept connection", r)
+            c.check(cl.reader.eof or cl.closed_by_peer(2.0), "HTTP/1.0 without keep-alive: closed after")
+        else:
+            c.check(False, "HTTP/1.0 keep-alive connection kept open", "closed")
+    with E.Client(edge.port) as cl:
+        r = cl.request("GET", "/health", E.HOST_A, [("Connection", "close")])
+        c.check(r.status == 200 and "close" in (r.header("connection") or "").lower(),
+                "Connection: close answered with Connection: close", r)
+        c.check(cl.reader.eof or cl.closed_by_peer(2.0), "edge closes after Connection: close")
+
+
+def pipeline_mixed_hosts(edge):
+    with E.Client(edge.port) as cl:
+        cl.send(E.build_request("GET", "/echo?i=1", E.HOST_A)
+                + E.build_request("GET", "/echo?i=2", "nope.hostess.localhost")
+                + E.build_request("POST", "/echo?i=3", E.HOST_A, body=b"abc")
+                + E.build_request("GET", "/echo?i=4", E.HOST_A))
+        got = []
+        for m in ["GET", "GET", "POST", "GET"]:
+            r = cl.read_response(m)
+            got.append(r.status)
+            if r.status is None:
+                break
+    c.check(got == [200, 404, 200, 200], "pipeline with an unknown host in the middle", got)
+
+
+def concurrency(edge, be):
+    n = 400
+    socks = []
+    try:
+        for _ in range(n):
+            s = E.Client(edge.port, timeout=15)
+            socks.append(s)
+        for i, s in enumerate(socks):
+            s.send(E.build_request("GET", "/echo?c=%d" % i, E.HOST_A))
+        ok = 0
+        for i, s in enumerate(socks):
+            r = s.read_response("GET", timeout=15)
+            ok += r.status == 200 and (b"/echo?c=%d\"" % i) in r.body
+    finally:
+        for s in socks:
+            s.close()
+    c.check(ok == n, "%d concurrent client connections all answered correctly" % n, ok)
+
+
 def main():
     E.require_edge()
     with E.Backend("a") as be:
@@ -127,6 +181,9 @@ def main():
             c.section("many client connections", many_clients, edge, be)
             c.section("pipelining", pipelining, edge, be)
             c.section("backend closes", backend_close, edge, be)
+            c.section("connection semantics", connection_semantics, edge)
+            c.section("pipeline with mixed hosts", pipeline_mixed_hosts, edge)
+            c.section("concurrency", concurrency, edge, be)
             c.section("wrk reuse", wrk_reuse, edge, be)
             c.check(edge.alive(), "edge still running")
         c.section("upstream max_requests", max_requests, be)

@@ -7,6 +7,7 @@ The edge's peak RSS (VmHWM, summed over its processes) must stay under 64 MiB, a
 transfer must finish in < 60 s.
 """
 import hashlib
+import socket
 import subprocess
 import sys
 import threading
@@ -97,6 +98,65 @@ def upload(edge, chunked):
           % (name, dt, GIB / (1 << 20) / dt, s.max_rss))
 
 
+def slow_client_reader(edge):
+    """Back-pressure downstream: a client that stops reading a 512 MiB response must not
+    make the edge buffer it."""
+    n = 512 << 20
+    with E.Client(edge.port, timeout=60) as cl:
+        cl.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        cl.send(E.build_request("GET", "/bytes?n=%d" % n, E.HOST_A))
+        first = bytearray()
+        while len(first) < (1 << 20):
+            d = cl.sock.recv(65536)
+            if not d:
+                break
+            first += d
+        time.sleep(3.0)  # stop reading; upstream keeps offering bytes
+        rss = E.rss_kib(edge.pid)["VmRSS"]
+        c.check(rss < HWM_LIMIT_KIB, "edge RSS while a client stalls a 512 MiB download",
+                "%d KiB" % rss)
+        he = first.find(b"\r\n\r\n")
+        got = len(first) - (he + 4) if he >= 0 else 0
+        cl.sock.settimeout(60)
+        while got < n:
+            d = cl.sock.recv(1 << 20)
+            if not d:
+                break
+            got += len(d)
+        E.log("    slow reader got %d body bytes, RSS during stall %d KiB" % (got, rss))
+        c.check(got == n, "stalled download completes after the client reads again", got)
+
+
+def slow_upstream_reader(edge):
+    """Back-pressure upstream: the backend waits 3 s before reading a 256 MiB upload; the
+    edge must push back on the client instead of buffering."""
+    n = 256 << 20
+    pieces = n // len(E.PATTERN)
+    res = {}
+
+    def send():
+        try:
+            with E.Client(edge.port, timeout=60) as cl:
+                cl.send(b"POST /upload?wait_ms=3000 HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n"
+                        % (E.HOST_A.encode(), n))
+                for _ in range(pieces):
+                    cl.send(E.PATTERN)
+                res["resp"] = cl.read_response("POST", timeout=60)
+        except Exception as e:  # noqa: BLE001
+            res["error"] = repr(e)
+
+    th = threading.Thread(target=send, daemon=True)
+    th.start()
+    time.sleep(2.5)
+    rss = E.rss_kib(edge.pid)["VmRSS"]
+    c.check(rss < HWM_LIMIT_KIB, "edge RSS while the upstream does not read a 256 MiB upload",
+            "%d KiB" % rss)
+    th.join(60)
+    r = res.get("resp")
+    ok = r is not None and r.status == 200 and ('"len": %d' % n).encode() in r.body
+    c.check(ok, "upload completes once the upstream reads", res)
+
+
 def main():
     E.require_edge()
     expected_sha()
@@ -107,6 +167,8 @@ def main():
             c.section("download chunked", download, edge, "chunked")
             c.section("upload length", upload, edge, False)
             c.section("upload chunked", upload, edge, True)
+            c.section("slow client reader", slow_client_reader, edge)
+            c.section("slow upstream reader", slow_upstream_reader, edge)
             m = E.rss_kib(edge.pid)
             E.log("edge end: %s" % m)
             c.check(m["VmHWM"] < HWM_LIMIT_KIB, "edge VmHWM < 64 MiB after 4 GiB moved",

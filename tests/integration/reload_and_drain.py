@@ -38,11 +38,16 @@ def reload_under_load(a, b, tmp):
     cfg2["routes"] = cfg1["routes"] + [{"host": E.HOST_B, "targets": [E.target(b)]}]
     with E.Edge(cfg1, tmp=tmp) as edge:
         proc = E.wrk(edge.port, "/health", connections=32, duration=6, popen=True)
-        time.sleep(0.5)
-        for i in range(10):
-            edge.reload(cfg2 if i % 2 == 0 else cfg1, settle=0)
-            time.sleep(0.45)
-        w = E.wrk_finish(proc, 6)
+        try:
+            time.sleep(0.5)
+            for i in range(10):
+                edge.reload(cfg2 if i % 2 == 0 else cfg1, settle=0)
+                time.sleep(0.45)
+            w = E.wrk_finish(proc, 6)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
         E.log("    " + repr(w))
         c.check(w.requests > 1000, "wrk made requests during reloads", w)
         c.check(w.non2xx == 0, "zero non-2xx during 10 reloads", w)
@@ -144,11 +149,78 @@ def drain(a):
         idle.close()
 
 
+def drain_deadline(a):
+    """A request longer than timeouts.drain does not keep the edge alive past it."""
+    cfg = E.edge_config({E.HOST_A: [E.target(a)]}, timeouts={"drain": "1s"})
+    with E.Edge(cfg) as edge:
+        cl = E.Client(edge.port, timeout=10)
+        cl.send(E.build_request("GET", "/slow?ms=6000", E.HOST_A))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        os.kill(edge.pid, 15)
+        try:
+            code = edge.proc.wait(8)
+        except Exception:
+            code = None
+        dt = time.monotonic() - t0
+        c.check(code == 0, "edge exits 0 when the drain deadline passes", code)
+        c.check(0.8 <= dt < 3.0, "exit about timeouts.drain (1 s) after SIGTERM", "%.2fs" % dt)
+        c.check(cl.closed_by_peer(2.0), "the unfinished client connection is closed")
+        cl.close()
+
+
+def reload_keeps_connections(a, b):
+    """Connections open across a SIGHUP (a WebSocket, a slow request, an idle keep-alive
+    client) keep working; a route moved by the reload applies to new requests."""
+    cfg1 = E.edge_config({E.HOST_A: [E.target(a)]})
+    with E.Edge(cfg1) as edge:
+        ws, r = E.ws_connect(edge.port, E.HOST_A)
+        idle = E.Client(edge.port)
+        r0 = idle.request("GET", "/echo", E.HOST_A)
+        res = {}
+
+        def slow():
+            try:
+                res["r"] = E.http(edge.port, "GET", "/slow?ms=1500", E.HOST_A, timeout=10)
+            except Exception as e:  # noqa: BLE001
+                res["e"] = repr(e)
+
+        th = threading.Thread(target=slow, daemon=True)
+        th.start()
+        time.sleep(0.3)
+        cfg2 = E.edge_config({E.HOST_A: [E.target(b)]}, listen=cfg1["listen"])
+        edge.reload(cfg2, settle=0.7)
+        try:
+            E.ws_send(ws, 1, b"after reload")
+            got = E.ws_recv(ws, timeout=5)
+        except Exception as e:  # noqa: BLE001
+            got = repr(e)
+        c.check(r.status == 101 and got == (1, b"after reload"), "WebSocket survives SIGHUP", got)
+        th.join(10)
+        rr = res.get("r")
+        c.check(rr is not None and rr.status == 200 and rr.body == b"slow\n",
+                "request in flight across SIGHUP completes", res)
+        try:
+            r1 = idle.request("GET", "/echo", E.HOST_A)
+            backend = json.loads(r1.body).get("backend") if r1.status == 200 else r1.status
+        except Exception as e:  # noqa: BLE001
+            backend = repr(e)
+        c.check(r0.status == 200 and backend in ("a", "b"),
+                "kept-alive client connection works after SIGHUP", backend)
+        r2 = E.curl(edge.port, "/echo")
+        c.check(r2.status == 200 and r2.json().get("backend") == "b",
+                "new requests use the reloaded route", r2)
+        ws.close()
+        idle.close()
+
+
 def main():
     E.require_edge()
     with E.TempDir() as tmp, E.Backend("a") as a, E.Backend("b") as b:
         c.section("reload under load", reload_under_load, a, b, tmp)
+        c.section("connections across SIGHUP", reload_keeps_connections, a, b)
         c.section("drain on SIGTERM", drain, a)
+        c.section("drain deadline", drain_deadline, a)
     return c.summary()
 
 

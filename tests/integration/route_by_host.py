@@ -206,11 +206,59 @@ def check_cmd(tmp):
         ok = m is not None and (line is None or int(m.group(1)) == line) and int(m.group(2)) >= 1
         c.check(ok, "check on bad config (%s) prints file:line:col: message (line %s)" % (name, line),
                 both.strip()[:300])
+    variants = {
+        "empty file": "",
+        "units": 'timeouts: {header: 250ms, idle: 2m, connect: 1s, upstream_response: 1h, drain: 30s}\n'
+                 'limits: {request_line: 512, header_bytes: 1MiB, header_fields: 10}\n',
+        "ipv6 target": 'routes:\n  - host: a.hostess.localhost\n    targets: ["[::1]:9001"]\n',
+    }
+    for name, text in variants.items():
+        p = tmp.file("good-%s.yaml" % name.replace(" ", "_"), text)
+        rc, out, err = E.run_edge_cmd(["check", "--config", p])
+        c.check(rc == 0, "check accepts %s" % name, (rc, out + err))
+    p = tmp.file("bad-start.yaml", 'listen: {http: "127.0.0.1:%d"}\nworkers: 1\ntimeouts:\n  idle: 5\n'
+                 % E.free_port())
+    rc, out, err = E.run_edge_cmd(["--config", p], timeout=10)
+    c.check(rc != 0 and re.search(re.escape(p) + r":4:\d+: ", out + err),
+            "starting with an invalid config exits non-zero with file:line:col", (rc, out + err))
     rc, out, err = E.run_edge_cmd(["check", "--config", os.path.join(tmp.path, "missing.yaml")])
     c.check(rc == 1, "check on a missing file exits 1", (rc, out, err))
     rc, out, err = E.run_edge_cmd(["version"])
     c.check(rc == 0 and re.search(r"\d+\.\d+", out + err), "version exits 0 and prints a version",
             (rc, out, err))
+
+
+def paths_preserved(edge):
+    for target in ["/echo?x=1&y=%20z", "/echo/a%2Fb/%7Euser", "/echo;p=1?q=a+b&q=c",
+                   "/echo//double//slash", "/echo/" + "s" * 3000, "/echo?" + "k=v&" * 500]:
+        r, d = echo(edge.port, E.HOST_A, path=target)
+        c.check(d is not None and d["target"] == target, "request target forwarded as sent (%s)"
+                % target[:30], (r.status, d and d["target"][:60]))
+
+
+def port_in_use(a, tmp):
+    """A second edge on a port that is taken exits non-zero quickly, with a message."""
+    cfg = E.edge_config({E.HOST_A: [E.target(a)]})
+    with E.Edge(cfg) as edge:
+        p = tmp.file("dup.yaml", E.to_yaml(cfg) + "\n")
+        try:
+            rc, out, err = E.run_edge_cmd(["--config", p], timeout=3)
+        except Exception:  # noqa: BLE001 - TimeoutExpired: it kept running (and was killed)
+            rc, out, err = None, "", "still running after 3 s (bound the taken port?)"
+        c.check(rc not in (0, None) and (out + err).strip() != "",
+                "second edge on a taken port exits non-zero with a message", (rc, (out + err)[-200:]))
+        c.check(edge.alive() and E.curl(edge.port, "/health").status == 200,
+                "first edge unaffected")
+
+
+def big_headers(edge):
+    v = "c" * 20000
+    r, d = echo(edge.port, E.HOST_A, [("Cookie", v)])
+    c.check(d is not None and hdrs_of(d, "cookie") == [v], "20 KB header value forwarded intact",
+            r.status)
+    r = E.http(edge.port, "GET", "/x", "nope.hostess.localhost")
+    c.check(r.status == 404 and HEX32.match(r.header("x-request-id") or ""),
+            "edge's own 404 carries X-Request-Id", r.headers)
 
 
 def main():
@@ -220,11 +268,14 @@ def main():
         with E.Edge(cfg) as edge:
             c.section("routing by Host", routing, edge, a, b)
             c.section("forwarded headers", forwarding, edge)
+            c.section("paths preserved", paths_preserved, edge)
+            c.section("big headers", big_headers, edge)
             c.check(edge.alive(), "edge still running")
         c.section("X-Request-Id", request_ids, a)
         c.section("trusted proxies", trusted, a)
         c.section("access log", access_log, a, tmp)
         c.section("check / version", check_cmd, tmp)
+        c.section("port in use", port_in_use, a, tmp)
     return c.summary()
 
 

@@ -120,14 +120,54 @@ def keepalive_then_partial(edge):
                 "closed=%s after %.2fs" % (closed, time.monotonic() - t0))
 
 
+def slow_body(edge, be):
+    """A client that sends a head and part of its body, then stalls: closed after
+    timeouts.client; the upstream never sees a complete body."""
+    n0 = be.stats()[1]
+    with E.Client(edge.port, timeout=10) as cl:
+        cl.send(b"POST /upload HTTP/1.1\r\nHost: %s\r\nContent-Length: 100000\r\n\r\n"
+                % E.HOST_A.encode() + b"x" * 1000)
+        t0 = time.monotonic()
+        cl.sock.settimeout(6)
+        data = b""
+        try:
+            while True:
+                d = cl.sock.recv(4096)
+                if not d:
+                    break
+                data += d
+        except socket.timeout:
+            pass
+        except OSError:
+            pass
+        dt = time.monotonic() - t0
+    c.check(1.5 <= dt <= 4.0, "stalled request body closed after timeouts.client (2 s)",
+            "closed after %.2fs, got %r" % (dt, data[:60]))
+    time.sleep(0.3)
+    c.check(be.stats()[1] == n0, "upstream did not get a complete request from the stalled body",
+            be.stats()[1] - n0)
+
+
+def idle_keepalive(edge):
+    with E.Client(edge.port, timeout=10) as cl:
+        r = cl.request("GET", "/health", E.HOST_A)
+        t0 = time.monotonic()
+        closed = cl.closed_by_peer(6.0)
+        dt = time.monotonic() - t0
+    c.check(r.status == 200 and closed and 2.5 <= dt <= 4.5,
+            "idle keep-alive connection closed after timeouts.idle (3 s)", "closed=%s after %.2fs" % (closed, dt))
+
+
 def main():
     E.require_edge()
     with E.Backend("a") as be:
-        cfg = E.edge_config({E.HOST_A: [E.target(be)]}, timeouts={"header": "2s", "idle": "3s"})
+        cfg = E.edge_config({E.HOST_A: [E.target(be)]}, timeouts={"header": "2s", "idle": "3s", "client": "2s"})
         with E.Edge(cfg) as edge:
             c.section("200 slow heads", slow_heads, edge)
             c.section("silent connection", silent_connection, edge)
             c.section("keep-alive then partial head", keepalive_then_partial, edge)
+            c.section("stalled request body", slow_body, edge, be)
+            c.section("idle keep-alive", idle_keepalive, edge)
             c.check(edge.alive(), "edge still running")
             r = E.curl(edge.port, "/health")
             c.check(r.status == 200, "edge serves after the attack", r)

@@ -111,13 +111,23 @@ def all_refused_eject(good_port_holder):
 
 
 def response_timeout(good):
-    cfg = E.edge_config({E.HOST_A: [E.target(good)]}, timeouts={"upstream_response": "1s"})
-    with E.Edge(cfg) as edge:
-        r = E.curl(edge.port, "/slow?ms=3000")
-        c.check(r.status == 504, "upstream_response 1s vs /slow?ms=3000 -> 504", r)
-        c.check(0.8 < r.elapsed < 2.6, "504 after about 1 s", "%.2fs" % r.elapsed)
-        r = E.curl(edge.port, "/slow?ms=300")
-        c.check(r.status == 200, "a fast enough response still 200", r)
+    tmp = E.TempDir()
+    cfg = E.edge_config({E.HOST_A: [E.target(good)]}, timeouts={"upstream_response": "1s"},
+                        access=tmp.file("access.log"))
+    try:
+        with E.Edge(cfg, tmp=tmp) as edge:
+            r = E.curl(edge.port, "/slow?ms=3000", args=["-H", "X-Request-Id: timeout-1"])
+            c.check(r.status == 504, "upstream_response 1s vs /slow?ms=3000 -> 504", r)
+            c.check(0.8 < r.elapsed < 2.6, "504 after about 1 s", "%.2fs" % r.elapsed)
+            r = E.curl(edge.port, "/slow?ms=300")
+            c.check(r.status == 200, "a fast enough response still 200", r)
+            e = edge.wait_access(lambda e: e.get("request_id") == "timeout-1", timeout=3)
+            c.check(e is not None and e.get("status") == 504
+                    and str(e.get("term", "")).startswith("upstream/")
+                    and e.get("upstream") == E.target(good),
+                    "access log: 504 line with term upstream/... and the upstream", e)
+    finally:
+        tmp.cleanup()
 
 
 def connect_timeout():
@@ -168,6 +178,54 @@ def post_not_retried():
                         "total POSTs seen by both targets: %d" % seen)
 
 
+def expect_without_upstream(good):
+    """Expect: 100-continue is answered only once an upstream connection exists: an
+    unknown host or an all-refused route gets its final status without a 100 first."""
+    dead = E.free_port()
+    cfg = E.edge_config({E.HOST_A: [E.target(dead)], E.HOST_B: [E.target(good)]})
+    with E.Edge(cfg) as edge:
+        for host, want in [("nope.hostess.localhost", 404), (E.HOST_A, 502)]:
+            with E.Client(edge.port, timeout=5) as cl:
+                cl.send(b"POST /upload HTTP/1.1\r\nHost: %s\r\nContent-Length: 10\r\n"
+                        b"Expect: 100-continue\r\n\r\n" % host.encode())
+                r = cl.read_response("POST", timeout=5)
+            c.check(r.status == want and not r.interim,
+                    "Expect: 100-continue to %s -> %d without 100 Continue" % (host, want),
+                    (r.status, r.interim))
+        with E.Client(edge.port, timeout=5) as cl:
+            cl.send(b"POST /upload HTTP/1.1\r\nHost: %s\r\nContent-Length: 10\r\n"
+                    b"Expect: 100-continue\r\n\r\n" % E.HOST_B.encode())
+            t0 = time.monotonic()
+            got = b""
+            cl.sock.settimeout(3)
+            try:
+                while b"\r\n\r\n" not in got:
+                    d = cl.sock.recv(1000)
+                    if not d:
+                        break
+                    got += d
+            except socket.timeout:
+                pass
+            c.check(got.startswith(b"HTTP/1.1 100"), "Expect to a live route -> 100 Continue",
+                    (got[:60], "%.2fs" % (time.monotonic() - t0)))
+            cl.reader.buf += got[got.find(b"\r\n\r\n") + 4:]
+            cl.send(b"0123456789")
+            r = cl.read_response("POST", timeout=5)
+            c.check(r.status == 200 and b'"len": 10' in r.body, "body after 100 Continue uploaded", r)
+
+
+def balancing(a):
+    with E.Backend("b2") as b:
+        cfg = E.edge_config({E.HOST_A: [E.target(a), E.target(b)]})
+        with E.Edge(cfg) as edge:
+            na, nb = a.stats()[1], b.stats()[1]
+            st = [E.http(edge.port, "GET", "/health", E.HOST_A, [("Connection", "close")]).status
+                  for _ in range(100)]
+            da, db = a.stats()[1] - na, b.stats()[1] - nb
+            c.check(st == [200] * 100, "100 requests over two healthy targets", st)
+            c.check(da >= 15 and db >= 15, "both targets get traffic", (da, db))
+
+
 def main():
     E.require_edge()
     with E.Backend("good") as good:
@@ -177,6 +235,8 @@ def main():
         c.section("connect timeout", connect_timeout)
         c.section("truncated responses", truncated, good)
         c.section("POST not retried", post_not_retried)
+        c.section("Expect without an upstream", expect_without_upstream, good)
+        c.section("load balancing", balancing, good)
     return c.summary()
 
 

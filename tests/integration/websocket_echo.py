@@ -109,6 +109,44 @@ def unknown_host(edge, be):
     c.check(be.stats() == before, "no backend contacted for unknown host", (before, be.stats()))
 
 
+def early_data(edge):
+    """Bytes right after the upgrade request (client frame in the same packet) and right
+    after the 101 (server frame in the same packet) must be relayed, not lost."""
+    cl = E.Client(edge.port)
+    with cl:
+        key = E.ws_key()
+        req = E.build_request("GET", "/ws?hello=1", E.HOST_A,
+                              [("Connection", "Upgrade"), ("Upgrade", "websocket"),
+                               ("Sec-WebSocket-Version", "13"), ("Sec-WebSocket-Key", key)])
+        cl.send(req + E.ws_frame(1, b"early-client-frame"))
+        r = cl.read_response("GET")
+        if not c.check(r.status == 101, "upgrade with early client data -> 101", r):
+            return
+        try:
+            got1 = E.ws_recv(cl, timeout=3)
+        except OSError as e:
+            got1 = "nothing within 3 s (%r)" % e
+        c.check(got1 == (1, b"hello-from-server"), "server frame sent with the 101 relayed", got1)
+        try:
+            got2 = E.ws_recv(cl, timeout=3)
+        except OSError as e:
+            got2 = "nothing within 3 s (%r)" % e
+        c.check(got2 == (1, b"early-client-frame"),
+                "client frame sent in the same packet as the upgrade request relayed", got2)
+
+
+def refused_upgrade(edge):
+    """The backend answers the upgrade with a normal 403: the client gets it and the
+    connection stays plain HTTP."""
+    cl, r = E.ws_connect(edge.port, E.HOST_A, path="/ws?refuse=1")
+    with cl:
+        c.check(r.status == 403 and r.body == b"no websocket for you\n", "refused upgrade -> 403 relayed", r)
+        if not cl.reader.eof:
+            r2 = cl.request("GET", "/echo", E.HOST_A)
+            c.check(r2.status == 200 and r2.body.startswith(b"{"),
+                    "connection still HTTP after a refused upgrade (or closed)", r2)
+
+
 def main():
     E.require_edge()
     with E.Backend("a") as be:
@@ -117,6 +155,8 @@ def main():
             c.section("concurrent sockets", concurrent, edge)
             c.section("python3-websockets client", library_client, edge)
             c.section("unknown host", unknown_host, edge, be)
+            c.section("early data around the 101", early_data, edge)
+            c.section("refused upgrade", refused_upgrade, edge)
             c.check(edge.alive(), "edge still running")
     return c.summary()
 
