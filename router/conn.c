@@ -429,6 +429,6 @@ void conn_accept(struct worker *w, uv_stream_t *server)
     c->state = C_IDLE;
     /* The first request gets the header timeout from accept: a client that connects and
      * sends nothing is a slowloris too. */
-    deadline_arm(&w->wheel, &c->dl, DL_IDLE, w->cfg->timeouts.header_ms);
+    deadline_arm(&w->wheel, &c->dl, DL_HEADER, w->cfg->timeouts.header_ms);
     uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read);
 }

@@ -288,6 +288,7 @@ static void exchange_pump_request(struct exchange *ex)
         }
         n += (unsigned)k;
         if (n == 0) {
+            c->in.off += (uint32_t)used; /* framing alone (a size line) was consumed */
             if (c->flags & C_F_EOF) {
                 if (c->state == C_RELAY) /* the client ended the tunnel */
                     exchange_abort(ex, TERM_NONE, PH_RELAY);
@@ -504,6 +505,8 @@ static void exchange_pump_response(struct exchange *ex)
             n += (unsigned)k;
             if (u->eof && used == avail && n < SENDQ_IOV)
                 n += (unsigned)pump_eof(&ex->resp, iov + n);
+            if (n == 0)
+                u->in.off += (uint32_t)used; /* framing alone was consumed */
         }
         if (n == 0) {
             if (ex->resp.done && ex->resp.ended) {

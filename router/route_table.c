@@ -295,6 +295,8 @@ int target_registry_slot(struct target_registry *r, const struct sockaddr *sa, s
 {
     /* Linear: registries hold the distinct backend addresses of one node (hundreds, not
      * millions), and this runs on the control thread only when routes change. */
+    if (len > sizeof(struct sockaddr_storage))
+        return -EINVAL;
     for (size_t i = 0; i < r->n; i++)
         if (r->addrs[i].len == len && memcmp(&r->addrs[i].sa, sa, len) == 0)
             return (int)i;

@@ -42,9 +42,10 @@ struct route_table_builder;
 
 /* Returns NULL on allocation failure. hint: expected number of hosts. */
 struct route_table_builder *route_table_builder_new(size_t hint);
-/* Adds host (normalised, len <= 253) with a copy of targets[0..n). Returns 0, -EEXIST
- * when host is already present, -EINVAL for n == 0 or a bad host, -ENOMEM. The slot of
- * each target is kept as given. */
+/* Adds host with a copy of targets[0..n). host must already be normalised
+ * (hostname_normalise): lookups compare bytes. Targets must be zero-filled beyond salen
+ * for identical lists to be shared. Returns 0, -EEXIST when host is already present,
+ * -EINVAL for n == 0 or an empty or over-long host, -ENOMEM. */
 int route_table_builder_add(struct route_table_builder *b, const char *host, size_t len,
                             const struct target *targets, size_t n);
 /* Turns the builder into a table (the builder is consumed, even on failure: NULL). */
@@ -65,7 +66,8 @@ void route_table_free(struct route_table *t);
  * Slots are never reused, so a slot always means the same address. */
 struct target_registry;
 struct target_registry *target_registry_new(void);
-/* Returns the slot for sa (assigning the next one on first sight), or -ENOMEM. */
+/* Returns the slot for sa (assigning the next one on first sight), -EINVAL when len is
+ * larger than a sockaddr_storage, or -ENOMEM. */
 int target_registry_slot(struct target_registry *r, const struct sockaddr *sa, socklen_t len);
 void target_registry_free(struct target_registry *r);
 

@@ -42,7 +42,8 @@ void deadline_arm(struct deadline_wheel *w, struct deadline *d, unsigned kind, u
         list_unlink(&d->link);
     else if (w->armed++ == 0)
         uv_timer_start(&w->timer, wheel_tick, DEADLINE_TICK_MS, DEADLINE_TICK_MS);
-    d->at = uv_now(w->timer.loop) + ms;
+    /* At least 1 ms: a callback re-arming "now" must not fire again in the same tick. */
+    d->at = uv_now(w->timer.loop) + (ms ? ms : 1);
     list_push_tail(&w->fifo[kind], &d->link);
 }
 

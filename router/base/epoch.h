@@ -41,7 +41,8 @@ void epoch_domain_destroy(struct epoch_domain *d, epoch_free_cb free_cb);
 /* Reader side: returns the current snapshot; valid until this reader's next call. */
 void *epoch_quiescent(struct epoch_domain *d, unsigned reader);
 
-/* Writer side: makes next current and retires the previous one (freed later with cb).
+/* Writer side: makes next current and retires the previous one (freed later with cb,
+ * which must not be NULL).
  * Returns 0 or -ENOMEM (then nothing changed). */
 int epoch_publish(struct epoch_domain *d, void *next, epoch_free_cb cb);
 /* Writer side: frees what no reader can see any more. Returns how many remain. */

@@ -45,10 +45,22 @@ CLOSE_AFTER = {"/garbage", "/http10", "/huge-head", "/bare-lf"}
 def script(be, conn, s, cid):
     while True:
         req = E.read_request(conn)
-        for _ in E.body_pieces(conn, req):
-            pass
+        got = b"".join(E.body_pieces(conn, req))
         be.record(req)
         p = req.path
+        if p == "/split-chunks":
+            # Chunk framing in its own packets: size lines, a size line cut in two, the
+            # last chunk apart from its final CRLF.
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for piece in (b"5\r\n", b"hello\r\n", b"1", b"0\r\n", b"0123456789abcdef\r\n",
+                          b"0\r\n", b"\r\n"):
+                time.sleep(0.03)
+                s.sendall(piece)
+            continue
+        if p == "/echo-body":
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(got), got))
+            continue
         if p in RESPONSES:
             s.sendall(RESPONSES[p])
             if p in CLOSE_AFTER:
@@ -106,9 +118,27 @@ def one(edge, path, method="GET", version="HTTP/1.1"):
         return r
 
 
+def split_framing(edge):
+    r = one(edge, "/split-chunks")
+    c.check(r.status == 200 and r.body == b"hello0123456789abcdef",
+            "response chunk framing split over packets arrives intact", r)
+    # The same on the request side: the client sends framing alone in each packet.
+    with E.Client(edge.port, timeout=5) as cl:
+        cl.send(b"POST /echo-body HTTP/1.1\r\nHost: " + E.HOST_A.encode() +
+                b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for piece in (b"5\r\n", b"hello\r\n", b"1", b"0\r\n", b"0123456789abcdef\r\n",
+                      b"0\r\n", b"\r\n"):
+            time.sleep(0.03)
+            cl.send(piece)
+        r = cl.read_response("POST", timeout=5)
+    c.check(r.status == 200 and r.body == b"hello0123456789abcdef",
+            "request chunk framing split over packets reaches the backend intact", r)
+
+
 def cases(be):
     cfg = E.edge_config({E.HOST_A: [E.target(be)]}, upstream={"eject_after": 1000})
     with E.Edge(cfg, workers=1) as edge:
+        split_framing(edge)
         r = one(edge, "/poison")
         c.check(r.status == 200 and r.body == b"ok", "extra bytes after a response: client gets 'ok'", r)
         followups(edge, "/poison")
