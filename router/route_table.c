@@ -1,31 +1,31 @@
 /*
  * route_table: open-addressing hash table of hostname → route, immutable once built.
  *
- * Layout: a power-of-two array of slots {hash, key offset, key length, route index}, a
- * single byte arena for all keys, and a route array. Lookup hashes the host once, probes
- * linearly comparing the stored 64-bit hash before touching the key bytes, and stops at
- * the first empty slot. The load factor stays <= 0.5, so probes are short whatever the
- * size. Building is the control thread's job and may allocate; lookup never does.
+ * Layout: a power-of-two array of 32-byte slots {hash, route, key offset, key length}
+ * and a single byte arena for all keys. The route lives in the slot itself, so a hit
+ * touches two cache lines (slot, key bytes) plus the target list, which thousands of
+ * hosts share and is hot. Lookup hashes the host once, probes linearly comparing the
+ * stored 64-bit hash before touching key bytes, and stops at the first empty slot. The
+ * load factor stays <= 0.5, so probes are short whatever the size. Building is the
+ * control thread's job and may allocate; lookup never does.
  *
- * Invariants: every slot with a route index < nroutes has a key in the arena; keys are
- * unique; a route has >= 1 target.
+ * Invariants: a slot is used iff key_len != 0; keys are unique; a route has >= 1 target.
  */
 #include "router/route_table.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "router/base/hash.h"
 #include "router/hostname.h"
 
-#define EMPTY UINT32_MAX
-
 struct rt_slot {
-    uint64_t hash;
-    uint32_t key_off;
-    uint16_t key_len;
-    uint32_t route; /* index into routes, EMPTY for a free slot */
+    uint64_t     hash;
+    struct route route;   /* targets holds an offset until the table is finished */
+    uint32_t     key_off;
+    uint16_t     key_len; /* 0: free slot */
 };
 
 struct route_table {
@@ -33,8 +33,7 @@ struct route_table {
     size_t          mask;
     char           *keys;
     size_t          keys_len, keys_cap;
-    struct route   *routes;
-    size_t          nroutes, routes_cap;
+    size_t          nroutes;
     struct target  *targets;
     size_t          ntargets, targets_cap;
     uint32_t        slot_limit;
@@ -67,13 +66,26 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+#define HUGE_PAGE (2u << 20)
+
+/* Large slot arrays go on 2 MiB-aligned memory marked for transparent huge pages: with a
+ * million hosts, random lookups are bound by TLB misses as much as by cache misses. */
 static int slots_alloc(struct route_table *t, size_t nslots)
 {
-    t->slots = malloc(nslots * sizeof(*t->slots));
+    size_t bytes = nslots * sizeof(*t->slots);
+
+    if (bytes >= HUGE_PAGE) {
+        bytes = (bytes + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+        t->slots = aligned_alloc(HUGE_PAGE, bytes);
+        if (t->slots != NULL) {
+            madvise(t->slots, bytes, MADV_HUGEPAGE); /* advice only: failure is harmless */
+            memset(t->slots, 0, bytes);
+        }
+    } else {
+        t->slots = calloc(nslots, sizeof(*t->slots));
+    }
     if (t->slots == NULL)
         return -ENOMEM;
-    for (size_t i = 0; i < nslots; i++)
-        t->slots[i].route = EMPTY;
     t->mask = nslots - 1;
     return 0;
 }
@@ -106,7 +118,7 @@ static struct rt_slot *probe(const struct route_table *t, const char *host, size
 {
     for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
         struct rt_slot *s = &t->slots[i];
-        if (s->route == EMPTY)
+        if (s->key_len == 0)
             return s;
         if (s->hash == h && s->key_len == len && memcmp(t->keys + s->key_off, host, len) == 0)
             return s;
@@ -123,10 +135,10 @@ static int rehash(struct route_table *t, size_t nslots)
         return -ENOMEM;
     }
     for (size_t i = 0; i < oldn; i++) {
-        if (old[i].route == EMPTY)
+        if (old[i].key_len == 0)
             continue;
         size_t j = old[i].hash & t->mask;
-        while (t->slots[j].route != EMPTY)
+        while (t->slots[j].key_len != 0)
             j = (j + 1) & t->mask;
         t->slots[j] = old[i];
     }
@@ -191,22 +203,20 @@ int route_table_builder_add(struct route_table_builder *b, const char *host, siz
         return -ENOMEM;
     uint64_t h = hash_bytes(host, len);
     struct rt_slot *s = probe(t, host, len, h);
-    if (s->route != EMPTY)
+    if (s->key_len != 0)
         return -EEXIST;
-    if (grow((void **)&t->keys, &t->keys_cap, t->keys_len + len, 1) != 0 ||
-        grow((void **)&t->routes, &t->routes_cap, t->nroutes + 1, sizeof(*t->routes)) != 0)
+    if (grow((void **)&t->keys, &t->keys_cap, t->keys_len + len, 1) != 0)
         return -ENOMEM;
     long off = targets_intern(b, targets, n);
     if (off < 0)
         return -ENOMEM;
     memcpy(t->keys + t->keys_len, host, len);
-    /* routes[].targets is fixed up in finish(): the targets array may still move. */
-    t->routes[t->nroutes].ntargets = (uint32_t)n;
-    t->routes[t->nroutes].targets = (struct target *)(uintptr_t)off;
+    /* route.targets is fixed up in finish(): the targets array may still move. */
+    s->route.ntargets = (uint32_t)n;
+    s->route.targets = (struct target *)(uintptr_t)off;
     s->hash = h;
     s->key_off = (uint32_t)t->keys_len;
     s->key_len = (uint16_t)len;
-    s->route = (uint32_t)t->nroutes;
     t->keys_len += len;
     t->nroutes++;
     return 0;
@@ -222,8 +232,9 @@ struct route_table *route_table_builder_finish(struct route_table_builder *b)
     *t = b->t;
     free(b->sets);
     free(b);
-    for (size_t i = 0; i < t->nroutes; i++)
-        t->routes[i].targets = t->targets + (uintptr_t)t->routes[i].targets;
+    for (size_t i = 0; i <= t->mask; i++)
+        if (t->slots[i].key_len != 0)
+            t->slots[i].route.targets = t->targets + (uintptr_t)t->slots[i].route.targets;
     return t;
 }
 
@@ -233,7 +244,6 @@ void route_table_builder_free(struct route_table_builder *b)
         return;
     free(b->t.slots);
     free(b->t.keys);
-    free(b->t.routes);
     free(b->t.targets);
     free(b->sets);
     free(b);
@@ -244,7 +254,7 @@ const struct route *route_table_lookup(const struct route_table *t, const char *
     if (t == NULL || t->nroutes == 0)
         return NULL;
     const struct rt_slot *s = probe(t, host, len, hash_bytes(host, len));
-    return s->route == EMPTY ? NULL : &t->routes[s->route];
+    return s->key_len == 0 ? NULL : &s->route;
 }
 
 size_t route_table_count(const struct route_table *t)
@@ -262,7 +272,7 @@ size_t route_table_memory(const struct route_table *t)
     if (t == NULL)
         return 0;
     return sizeof(*t) + (t->mask + 1) * sizeof(*t->slots) + t->keys_cap +
-           t->routes_cap * sizeof(*t->routes) + t->targets_cap * sizeof(*t->targets);
+           t->targets_cap * sizeof(*t->targets);
 }
 
 void route_table_free(struct route_table *t)
@@ -271,7 +281,6 @@ void route_table_free(struct route_table *t)
         return;
     free(t->slots);
     free(t->keys);
-    free(t->routes);
     free(t->targets);
     free(t);
 }
