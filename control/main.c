@@ -12,6 +12,7 @@
  * and exit 0.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,10 @@ static struct router_snapshot *snapshot_build(struct edge_main *m, struct edge_c
         return NULL;
     }
     s->generation = ++m->generation;
+    edge_config_routes_free(cfg); /* the table holds them now */
+#ifdef __GLIBC__
+    malloc_trim(0); /* hand the YAML tree and the route copies back to the system */
+#endif
     return s;
 nomem:
     snprintf(err, errlen, "out of memory building routes");
@@ -150,7 +155,7 @@ static void reload(struct edge_main *m)
         log_warn("reload: workers changed; the worker count changes only on restart");
     if (open_logs(cfg) != 0)
         log_warn("reload: logs not reopened");
-    size_t nroutes = cfg->nroutes;
+    size_t nroutes = cfg->nroutes; /* snapshot_build frees the route list */
     struct router_snapshot *s = snapshot_build(m, cfg, err, sizeof err);
     if (s == NULL) {
         log_error("reload failed, keeping the running configuration: %s", err);
@@ -213,7 +218,8 @@ static int run(const char *path)
         log_error("%s", err);
         return 1;
     }
-    log_info("hostess-edge %s starting: %zu routes", HOSTESS_VERSION, snap->cfg->nroutes);
+    log_info("hostess-edge %s starting: %zu routes", HOSTESS_VERSION,
+             route_table_count(snap->routes));
     m.router = router_start(snap, nworkers, err, sizeof err);
     if (m.router == NULL) {
         log_error("%s", err);

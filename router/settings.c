@@ -487,6 +487,17 @@ void edge_config_defaults(struct edge_config *c)
     c->log.level = LOG_INFO;
 }
 
+void edge_config_routes_free(struct edge_config *c)
+{
+    for (size_t i = 0; i < c->nroutes; i++) {
+        free(c->routes[i].host);
+        free(c->routes[i].targets);
+    }
+    free(c->routes);
+    c->routes = NULL;
+    c->nroutes = 0;
+}
+
 void edge_config_free(struct edge_config *c)
 {
     cfg_keys_free(top_keys, c);
@@ -494,11 +505,7 @@ void edge_config_free(struct edge_config *c)
     free(c->domain);
     free(c->log.error);
     free(c->trusted_proxies);
-    for (size_t i = 0; i < c->nroutes; i++) {
-        free(c->routes[i].host);
-        free(c->routes[i].targets);
-    }
-    free(c->routes);
+    edge_config_routes_free(c);
     memset(c, 0, sizeof(*c));
 }
 

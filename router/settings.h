@@ -99,4 +99,8 @@ int edge_config_load_string(const char *name, const char *text, size_t len,
 
 void edge_config_free(struct edge_config *c);
 
+/* Frees only the routes (once they are built into a route table, the config need not keep
+ * a second copy: with a million hosts that copy is most of the process's memory). */
+void edge_config_routes_free(struct edge_config *c);
+
 #endif
