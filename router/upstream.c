@@ -212,6 +212,8 @@ void upstream_slot_failure(struct worker *w, uint32_t slot)
     if (slot >= w->nslots || w->slots[slot] == NULL)
         return;
     struct slot *s = w->slots[slot];
+    if (worker_slot_ejected(s, uv_now(&w->loop)))
+        return; /* in-flight attempts failing after the ejection: already counted */
     uint32_t f = atomic_fetch_add_explicit(&s->health->fails, 1, memory_order_relaxed) + 1;
     if (f >= w->cfg->upstream.eject_after) {
         atomic_store_explicit(&s->health->fails, 0, memory_order_relaxed);
