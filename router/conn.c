@@ -52,6 +52,37 @@ int iobuf_reserve(struct worker *w, struct iobuf *b, size_t need)
     return 0;
 }
 
+void iobuf_compact(struct iobuf *b)
+{
+    if (b->off > 0) {
+        memmove(b->p, b->p + b->off, b->len - b->off);
+        b->len -= b->off;
+        b->off = 0;
+    }
+}
+
+void iobuf_consume(struct iobuf *b, size_t n)
+{
+    b->off += (uint32_t)n;
+    if (b->off == b->len)
+        b->off = b->len = 0;
+    else if (b->len == b->cap)
+        iobuf_compact(b);
+}
+
+int iobuf_make_room(struct worker *w, struct iobuf *b, size_t max)
+{
+    if (b->len < b->cap)
+        return 0;
+    if (b->off > 0) {
+        iobuf_compact(b);
+        return 0;
+    }
+    if (b->cap >= max || iobuf_reserve(w, b, max) != 0)
+        return -1;
+    return 0;
+}
+
 void iobuf_release(struct worker *w, struct iobuf *b)
 {
     if (b->p != NULL) {
@@ -261,20 +292,10 @@ static void conn_process(struct conn *c)
                 c->state = C_READ_HEAD;
                 deadline_arm(&w->wheel, &c->dl, DL_HEADER, w->cfg->timeouts.header_ms);
             }
-            if (c->in.len == c->in.cap) {
-                /* The head is longer than the buffer: move it to the front, or grow to
-                 * the largest head the limits allow (they are checked as bytes arrive). */
-                if (c->in.off > 0) {
-                    memmove(c->in.p, c->in.p + c->in.off, avail);
-                    c->in.len = (uint32_t)avail;
-                    c->in.off = 0;
-                } else if (iobuf_reserve(w, &c->in, (size_t)w->limits.request_line +
-                                                        w->limits.header_bytes + 4) != 0 ||
-                           c->in.len == c->in.cap) {
-                    conn_reject(c, 431, "request head too large");
-                    return;
-                }
-            }
+            /* The limits are checked as bytes arrive, so growth is bounded. */
+            if (iobuf_make_room(w, &c->in, (size_t)w->limits.request_line +
+                                              w->limits.header_bytes + 4) != 0)
+                conn_reject(c, 431, "request head too large");
             return;
         }
         if (r < 0) {
@@ -352,13 +373,7 @@ void conn_exchange_done(struct conn *c)
     /* Head buffers go back to the worker's pool: an idle connection owns no buffer. */
     iobuf_release(w, &c->ex.uphead);
     iobuf_release(w, &c->ex.downhead);
-    if (c->in.off == c->in.len) {
-        c->in.off = c->in.len = 0;
-    } else if (c->in.off > 0) {
-        memmove(c->in.p, c->in.p + c->in.off, c->in.len - c->in.off);
-        c->in.len -= c->in.off;
-        c->in.off = 0;
-    }
+    iobuf_compact(&c->in); /* a pipelined request's head starts at 0 */
     conn_rx_resume(c);
     conn_process(c);
 }

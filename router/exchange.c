@@ -288,7 +288,7 @@ static void exchange_pump_request(struct exchange *ex)
         }
         n += (unsigned)k;
         if (n == 0) {
-            c->in.off += (uint32_t)used; /* framing alone (a size line) was consumed */
+            iobuf_consume(&c->in, used); /* framing alone (a size line) was consumed */
             if (c->flags & C_F_EOF) {
                 if (c->state == C_RELAY) /* the client ended the tunnel */
                     exchange_abort(ex, TERM_NONE, PH_RELAY);
@@ -325,7 +325,7 @@ void exchange_on_up_written(struct exchange *ex, int status)
         exchange_on_up_eof(ex, status);
         return;
     }
-    c->in.off += (uint32_t)ex->req_used;
+    iobuf_consume(&c->in, ex->req_used);
     ex->req_used = 0;
     if (c->state == C_RELAY) {
         deadline_arm(&w->wheel, &c->dl, DL_TUNNEL, w->cfg->timeouts.tunnel_ms);
@@ -337,13 +337,6 @@ void exchange_on_up_written(struct exchange *ex, int status)
             deadline_arm(&w->wheel, &ex->up->dl, DL_UPSTREAM,
                          w->cfg->timeouts.upstream_response_ms);
         return;
-    }
-    if (c->in.off == c->in.len) {
-        c->in.off = c->in.len = 0;
-    } else if (c->in.len == c->in.cap && c->in.off > 0) {
-        memmove(c->in.p, c->in.p + c->in.off, c->in.len - c->in.off);
-        c->in.len -= c->in.off;
-        c->in.off = 0;
     }
     exchange_pump_request(ex);
 }
@@ -407,19 +400,12 @@ static int exchange_response_head(struct exchange *ex)
                 exchange_on_up_eof(ex, UV_EOF);
                 return -1;
             }
-            if (u->in.len == u->in.cap) {
-                if (u->in.off > 0) {
-                    memmove(u->in.p, u->in.p + u->in.off, avail);
-                    u->in.len = (uint32_t)avail;
-                    u->in.off = 0;
-                } else if (iobuf_reserve(w, &u->in, (size_t)w->limits.header_bytes +
-                                                        w->limits.request_line + 4) != 0 ||
-                           u->in.len == u->in.cap) {
-                    upstream_slot_failure(w, ex->slot);
-                    exchange_fail(ex, 502, "upstream response head too large", 0, TERM_UPSTREAM,
-                                  PH_RESP_HEAD);
-                    return -1;
-                }
+            if (iobuf_make_room(w, &u->in, (size_t)w->limits.header_bytes +
+                                               w->limits.request_line + 4) != 0) {
+                upstream_slot_failure(w, ex->slot);
+                exchange_fail(ex, 502, "upstream response head too large", 0, TERM_UPSTREAM,
+                              PH_RESP_HEAD);
+                return -1;
             }
             return 0;
         }
@@ -506,7 +492,7 @@ static void exchange_pump_response(struct exchange *ex)
             if (u->eof && used == avail && n < SENDQ_IOV)
                 n += (unsigned)pump_eof(&ex->resp, iov + n);
             if (n == 0)
-                u->in.off += (uint32_t)used; /* framing alone was consumed */
+                iobuf_consume(&u->in, used); /* framing alone was consumed */
         }
         if (n == 0) {
             if (ex->resp.done && ex->resp.ended) {
@@ -556,16 +542,8 @@ void exchange_on_client_written(struct exchange *ex, int status)
         exchange_finish(ex);
         return;
     }
-    if (u != NULL) {
-        u->in.off += (uint32_t)ex->resp_used;
-        if (u->in.off == u->in.len)
-            u->in.off = u->in.len = 0;
-        else if (u->in.len == u->in.cap && u->in.off > 0) {
-            memmove(u->in.p, u->in.p + u->in.off, u->in.len - u->in.off);
-            u->in.len -= u->in.off;
-            u->in.off = 0;
-        }
-    }
+    if (u != NULL)
+        iobuf_consume(&u->in, ex->resp_used);
     ex->resp_used = 0;
     if (c->state != C_RELAY && (ex->flags & EX_F_REQ_DONE))
         deadline_cancel(&c->w->wheel, &c->dl);

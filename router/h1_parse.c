@@ -14,21 +14,14 @@
  * The chunked body decoder lives in h1_chunked.c. Nothing here allocates.
  */
 #include "router/h1_parse.h"
+#include "router/h1_chars.h"
 
 #include <string.h>
 
 #include "llhttp.h"
 
-/* Character classes (one table, bit flags). Generated; keep h1_chunked.c's copy equal. */
-#define C_TCHAR 0x01u  /* RFC 9110 §5.6.2 tchar */
-#define C_TARGET 0x02u /* request-target byte: VCHAR except '#' (RFC 9112 §3.2) */
-#define C_FVAL 0x04u   /* field-value byte: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5) */
-#define C_HEX 0x08u    /* HEXDIG */
-#define C_QDTEXT 0x10u /* qdtext (RFC 9110 §5.6.4) */
-#define C_HOST 0x20u   /* authority byte: unreserved, pct, sub-delims, ':', '[', ']' */
-#define C_WS 0x40u     /* SP, HTAB */
-
-static const uint8_t cls[256] = {
+/* Character classes, one table of bit flags (h1_chars.h names the bits); generated. */
+const uint8_t h1_cls[256] = {
     /* 16 bytes a row: 0x00-0x0f, 0x10-0x1f, ... */
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x54, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
@@ -49,7 +42,7 @@ static const uint8_t cls[256] = {
 
 };
 
-#define IS(c, k) ((cls[(unsigned char)(c)] & (k)) != 0)
+
 
 /* Lowercase fold for case-insensitive comparisons against lowercase literals. */
 static int ieq_lit(const char *p, size_t n, const char *lit, size_t litlen)

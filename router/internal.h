@@ -227,6 +227,14 @@ void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 void conn_on_written(uv_write_t *req, int status);
 void iobuf_release(struct worker *w, struct iobuf *b);
 int  iobuf_reserve(struct worker *w, struct iobuf *b, size_t need);
+/* Moves the unread bytes to the front of b. */
+void iobuf_compact(struct iobuf *b);
+/* Marks n bytes read; an emptied buffer restarts at 0, a full one is compacted. Only
+ * when no pending write points into b. */
+void iobuf_consume(struct iobuf *b, size_t n);
+/* b is full and more must be read (a head longer than the buffer): compact, or grow up
+ * to max bytes. Returns 0, or -1 when b already holds max bytes or memory ran out. */
+int  iobuf_make_room(struct worker *w, struct iobuf *b, size_t max);
 
 /* sendq: write iov to s. Returns 1 when everything was written at once (cb never runs),
  * 0 when the rest was queued (cb runs once), or a negative UV error (cb never runs). */
