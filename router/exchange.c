@@ -126,14 +126,14 @@ static void exchange_fail(struct exchange *ex, int status, const char *detail,
         deadline_arm(&c->w->wheel, &c->dl, DL_CLIENT, c->w->cfg->timeouts.client_ms);
 }
 
-/* Tries the next target, or answers the failure. */
-static void exchange_connect(struct exchange *ex, int last_err, int timed_out)
+/* Tries the next target, or answers the failure (timed_out: the last attempt timed out). */
+static void exchange_connect(struct exchange *ex, int timed_out)
 {
     struct worker *w = ex->c->w;
     uint32_t retry_after = 0;
     int r = -ENOENT;
 
-    if (ex->attempts < MAX_ATTEMPTS) {
+    while (ex->attempts < MAX_ATTEMPTS) {
         const struct route *rt = route_table_lookup(w->snap->routes, ex->host, ex->host_len);
         if (rt == NULL) {
             exchange_fail(ex, 503, "the route was removed", 1, TERM_EDGE, PH_ROUTE);
@@ -142,17 +142,14 @@ static void exchange_connect(struct exchange *ex, int last_err, int timed_out)
         r = upstream_acquire(ex, rt, &retry_after);
         if (r == 0)
             return;
+        if (r == -EAGAIN || r == -ENOENT)
+            break; /* no target left to try */
+        /* connect() itself failed on that target: the loop tries the next one */
     }
-    if (r == -EAGAIN && ex->attempts == 0)
-        exchange_fail(ex, 503, "no healthy target", retry_after ? retry_after : 1, TERM_EDGE,
-                      PH_ROUTE);
-    else if (timed_out)
+    if (timed_out)
         exchange_fail(ex, 504, "upstream timed out", 0, TERM_UPSTREAM, PH_CONNECT);
-    else if (r == -EAGAIN || r == -ENOENT)
-        exchange_fail(ex, 502, "upstream unreachable", 0, TERM_UPSTREAM, PH_CONNECT);
     else
-        exchange_connect(ex, r, 0); /* connect() itself failed on that target: next one */
-    (void)last_err;
+        exchange_fail(ex, 502, "upstream unreachable", 0, TERM_UPSTREAM, PH_CONNECT);
 }
 
 void exchange_start(struct conn *c, const struct h1_request *req)
@@ -232,7 +229,7 @@ void exchange_start(struct conn *c, const struct h1_request *req)
         exchange_fail(ex, 503, "no healthy target", retry_after ? retry_after : 1, TERM_EDGE,
                       PH_ROUTE);
     else if (r < 0)
-        exchange_connect(ex, r, 0);
+        exchange_connect(ex, 0);
 }
 
 void exchange_up_ready(struct exchange *ex, struct upconn *u)
@@ -260,7 +257,7 @@ void exchange_up_ready(struct exchange *ex, struct upconn *u)
 void exchange_up_failed(struct exchange *ex, int status, int timed_out)
 {
     log_debug("upstream for %.*s failed: %s", (int)ex->host_len, ex->host, uv_strerror(status));
-    exchange_connect(ex, status, timed_out);
+    exchange_connect(ex, timed_out);
 }
 
 /* Client → upstream: the request head, then body bytes as they are in the input buffer.
@@ -571,6 +568,8 @@ void exchange_on_up_eof(struct exchange *ex, int err)
      * as we sent (keep-alive race): safe to replay only without a body and when the
      * method is idempotent, or when nothing was sent. */
     int reused = u != NULL && u->nreqs > 1;
+    log_debug("upstream %s ended before a response: %s",
+              ex->slot < w->nslots ? w->slots[ex->slot]->name : "?", uv_strerror(err));
     int replayable = !(ex->flags & EX_F_REQ_SENT) ||
                      ((ex->flags & EX_F_IDEMPOTENT) && !(ex->flags & EX_F_HAS_BODY));
     if (!reused)
@@ -581,7 +580,7 @@ void exchange_on_up_eof(struct exchange *ex, int err)
         if (reused) /* the same target may be fine: let it be picked again */
             ex->tried = 0;
         ex->flags &= ~(EX_F_REQ_SENT | EX_F_REQ_DONE);
-        exchange_connect(ex, err, 0);
+        exchange_connect(ex, 0);
         return;
     }
     exchange_fail(ex, 502, "upstream closed the connection", 0, TERM_UPSTREAM, PH_RESP_HEAD);
