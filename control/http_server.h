@@ -93,8 +93,8 @@ int ctl_sse_send(struct ctl_sse *s, uint64_t id, const char *event, const char *
 /* Ends the stream from the server side (on_close is not called). */
 void ctl_sse_end(struct ctl_sse *s);
 
-/* Stops listening and closes every connection; pending requests are dropped (their
- * ctl_respond becomes a no-op... after this call no ctl_* function may be used). */
+/* Stops listening and closes every connection; requests not yet answered are dropped.
+ * After this call no ctl_* function may be used on its requests or streams. */
 void ctl_server_close(struct ctl_server *s);
 
 #endif
