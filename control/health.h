@@ -35,6 +35,8 @@ struct health_spec {
     uint32_t         timeout_ms;
     uint32_t         healthy_threshold;   /* >= 1 */
     uint32_t         unhealthy_threshold; /* >= 1 */
+    uint8_t          start_healthy; /* 1: the target starts healthy (trusted after a
+                                       restart) and needs unhealthy_threshold failures */
 };
 
 /* Defaults: HTTP GET /health, Host "localhost", interval 2s, timeout 1s, healthy after 1
