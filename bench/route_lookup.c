@@ -4,8 +4,10 @@
  *   bench-route-lookup [--sizes 10,1000,10000,100000,1000000] [--lookups N] [--quick]
  *
  * For each size it generates hostnames shaped like real ones ("proj123-web-a8k2m9x1.
- * hostess.run") with a fixed-seed PRNG, builds a table through route_table_builder (timed),
- * reads route_table_memory(), then times lookups with clock_gettime over a query list of
+ * hostess.run") with a fixed-seed PRNG, makes one route group per 4 hosts (a service: its
+ * hosts on ports 0 and 1 of one shared route set), builds a table with route_table_new()
+ * and route_table_insert() (timed), counts its memory (route_table_memory() plus the
+ * groups and sets), then times lookups with clock_gettime over a query list of
  * random hits, random misses (same shape, absent), and hits preceded by
  * hostname_normalise() of a "Host: Name.Example:8080"-style value (what a request pays).
  * The query list is walked sequentially so that, as in a real request whose Host header
@@ -28,6 +30,15 @@
 #define NQUERY      (1u << 16)   /* query list entries, walked round-robin */
 #define ROUNDS      5
 #define NTARGETS    4
+#define PER_GROUP   4            /* hosts per route group (a service) */
+#define NPORTS      2            /* ports per route set; host i uses port i % NPORTS */
+#define PER_PORT    2            /* targets per port */
+/* Heap bytes of one group and one set, as route_table.c lays them out (the types are
+ * opaque here): a group is one atomic pointer; a set is a 24-byte header (nports, room,
+ * used, targets pointer), then its routes, then its targets. */
+#define GROUP_BYTES sizeof(void *)
+#define SET_BYTES \
+    (24 + NPORTS * sizeof(struct route) + NPORTS * PER_PORT * sizeof(struct target))
 
 struct names {
     char    *buf;                /* n * NAME_STRIDE bytes */
@@ -128,27 +139,44 @@ static void bench_size(size_t n, size_t lookups, const struct target *targets)
     rng_state = 0x9e3779b97f4a7c15ull ^ n;
     names_make(&nm, n);
 
+    /* The groups and their sets are made before the build (the control has them from its
+     * model); the build creates the table, publishes each set and inserts the hosts. */
+    size_t ngroups = (n + PER_GROUP - 1) / PER_GROUP;
+    struct route_group **groups = xcalloc(ngroups, sizeof(*groups));
+    struct route_set **sets = xcalloc(ngroups, sizeof(*sets));
+    for (size_t g = 0; g < ngroups; g++) {
+        sets[g] = route_set_new(NPORTS, NPORTS * PER_PORT, g);
+        groups[g] = route_group_new();
+        if (sets[g] == NULL || groups[g] == NULL) {
+            fprintf(stderr, "bench-route-lookup: out of memory\n");
+            exit(1);
+        }
+        for (uint32_t p = 0; p < NPORTS; p++) /* port p: targets[(g + p) % 4] and the next */
+            if (route_set_fill(sets[g], p, &targets[(g + p) % NTARGETS], PER_PORT) != 0)
+                exit(1);
+    }
+
     double t0 = now_ns();
-    struct route_table_builder *b = route_table_builder_new(n);
-    if (b == NULL)
+    struct route_table *t = route_table_new(NULL, n);
+    if (t == NULL) {
+        fprintf(stderr, "bench-route-lookup: out of memory\n");
         exit(1);
+    }
+    for (size_t g = 0; g < ngroups; g++)
+        route_group_publish(t, groups[g], sets[g]);
     for (size_t i = 0; i < n; i++) {
-        int r = route_table_builder_add(b, nm.buf + i * NAME_STRIDE, nm.len[i],
-                                        &targets[i % NTARGETS], 2);
+        int r = route_table_insert(t, nm.buf + i * NAME_STRIDE, nm.len[i],
+                                   groups[i / PER_GROUP], (uint32_t)(i % NPORTS));
         if (r == -EEXIST)
             continue; /* a duplicate random suffix: harmless */
         if (r != 0) {
-            fprintf(stderr, "bench-route-lookup: add %s: %d\n", nm.buf + i * NAME_STRIDE, r);
+            fprintf(stderr, "bench-route-lookup: insert %s: %d\n", nm.buf + i * NAME_STRIDE, r);
             exit(1);
         }
     }
-    struct route_table *t = route_table_builder_finish(b);
     double build_ns = now_ns() - t0;
-    if (t == NULL) {
-        fprintf(stderr, "bench-route-lookup: finish failed at %zu hosts\n", n);
-        exit(1);
-    }
-    size_t count = route_table_count(t), mem = route_table_memory(t);
+    size_t count = route_table_count(t);
+    size_t mem = route_table_memory(t) + ngroups * (GROUP_BYTES + SET_BYTES);
 
     hit.n = hitn.n = miss.n = NQUERY;
     hit.buf = xcalloc(NQUERY, NAME_STRIDE), hit.len = xcalloc(NQUERY, 1);
@@ -196,7 +224,11 @@ static void bench_size(size_t n, size_t lookups, const struct target *targets)
         fprintf(stderr, "bench-route-lookup: %zu hosts: expected %zu hits, got %zu (%zu after "
                         "normalise) and %zu false hits on misses\n",
                 n, lookups, hits_found, norm_found, found);
+    for (size_t g = 0; g < ngroups; g++)
+        route_group_free(t, groups[g]);
     route_table_free(t);
+    free(groups);
+    free(sets);
     names_free(&nm), names_free(&hit), names_free(&hitn), names_free(&miss), names_free(&hot);
 }
 

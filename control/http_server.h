@@ -60,6 +60,9 @@ struct ctl_server_options {
 struct ctl_server *ctl_server_start(uv_loop_t *loop, const struct ctl_server_options *o,
                                     char *err, size_t errlen);
 
+/* The bound TCP port (useful when addr asked for port 0), or a negative UV_E* code. */
+int ctl_server_port(const struct ctl_server *s);
+
 /* Replaces the accepted tokens (SIGHUP). Returns 0 or -ENOMEM (old tokens kept). */
 int ctl_server_set_tokens(struct ctl_server *s, const char *const *tokens, size_t n);
 
@@ -81,8 +84,9 @@ void ctl_respond_error(struct ctl_request *req, int status, const char *code,
 struct ctl_sse;
 typedef void (*ctl_sse_close_cb)(struct ctl_sse *s, void *ud);
 
-/* Turns req into an event stream (req is then invalid). Returns NULL on allocation
- * failure (then a 500 has been sent). */
+/* Turns req into an event stream (req is then invalid). Returns NULL when no stream can
+ * start: the client has already gone, or the response head could not be written (the
+ * connection is then closed and on_close never runs). */
 struct ctl_sse *ctl_sse_begin(struct ctl_request *req, ctl_sse_close_cb on_close, void *ud);
 
 /* Sends "id: {id}\nevent: {event}\ndata: {data}\n\n" (data must not contain '\n';
@@ -93,8 +97,9 @@ int ctl_sse_send(struct ctl_sse *s, uint64_t id, const char *event, const char *
 /* Ends the stream from the server side (on_close is not called). */
 void ctl_sse_end(struct ctl_sse *s);
 
-/* Stops listening and closes every connection; requests not yet answered are dropped.
- * After this call no ctl_* function may be used on its requests or streams. */
+/* Stops listening and closes every connection; requests not yet answered are dropped,
+ * and streams end without their on_close. After this call no ctl_* function may be used
+ * on its requests or streams. Memory is freed by close callbacks: run the loop after. */
 void ctl_server_close(struct ctl_server *s);
 
 #endif

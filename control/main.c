@@ -23,6 +23,8 @@
 
 #include "router/base/hash.h"
 #include "router/base/log.h"
+#include "control/config_routes.h"
+#include "control/plane.h"
 #include "router/route_table.h"
 #include "router/router.h"
 #include "router/settings.h"
@@ -33,8 +35,9 @@
 
 struct edge_main {
     const char             *config_path;
-    struct target_registry *registry;  /* address → stable slot, across reloads */
     struct router          *router;
+    struct config_routes   *config_routes;
+    struct control_plane   *plane;
     uint64_t                generation;
     uv_signal_t             sighup, sigterm, sigint;
     uv_timer_t              reclaim;
@@ -49,66 +52,31 @@ static int usage(void)
     return 2;
 }
 
-/* Builds a snapshot that takes ownership of cfg. NULL with err on failure (cfg freed). */
-static struct router_snapshot *snapshot_build(struct edge_main *m, struct edge_config *cfg,
-                                              char *err, size_t errlen)
+/* A snapshot that takes ownership of cfg (freed on failure). NULL on ENOMEM. */
+static struct router_snapshot *snapshot_new(struct edge_main *m, struct edge_config *cfg)
 {
     struct router_snapshot *s = calloc(1, sizeof(*s));
-    struct route_table_builder *b = route_table_builder_new(cfg->nroutes);
-    struct target *tmp = NULL;
-
-    if (s == NULL || b == NULL)
-        goto nomem;
-    s->cfg = cfg;
-    for (size_t i = 0; i < cfg->nroutes; i++) {
-        const struct cfg_route *r = &cfg->routes[i];
-        tmp = calloc(r->ntargets, sizeof(*tmp));
-        if (tmp == NULL)
-            goto nomem;
-        for (size_t j = 0; j < r->ntargets; j++) {
-            int slot = target_registry_slot(m->registry, (const struct sockaddr *)&r->targets[j].sa,
-                                            r->targets[j].salen);
-            if (slot < 0)
-                goto nomem;
-            if (r->targets[j].salen > sizeof tmp[j].addr)
-                goto nomem; /* cannot happen: the loader only makes IPv4/IPv6 */
-            memcpy(&tmp[j].addr, &r->targets[j].sa, r->targets[j].salen);
-            tmp[j].salen = r->targets[j].salen;
-            tmp[j].slot = (uint32_t)slot;
-        }
-        int rc = route_table_builder_add(b, r->host, strlen(r->host), tmp, r->ntargets);
-        free(tmp);
-        tmp = NULL;
-        if (rc != 0) {
-            snprintf(err, errlen, "route %s: %s", r->host, strerror(-rc));
-            route_table_builder_free(b);
-            router_snapshot_free(s);
-            return NULL;
-        }
-    }
-    s->routes = route_table_builder_finish(b);
-    if (s->routes == NULL) {
-        snprintf(err, errlen, "out of memory building routes");
-        router_snapshot_free(s);
+    if (s == NULL) {
+        edge_config_free(cfg);
+        free(cfg);
         return NULL;
     }
+    s->cfg = cfg;
     s->generation = ++m->generation;
-    edge_config_routes_free(cfg); /* the table holds them now */
+    return s;
+}
+
+/* Loads cfg's routes into the table, then drops the config's copy of them: with a million
+ * hosts that copy would be most of the process's memory. */
+static int routes_apply(struct edge_main *m, struct edge_config *cfg, char *err, size_t errlen)
+{
+    if (config_routes_apply(m->config_routes, cfg, err, errlen) != 0)
+        return -1;
+    edge_config_routes_free(cfg);
 #ifdef __GLIBC__
     malloc_trim(0); /* hand the YAML tree and the route copies back to the system */
 #endif
-    return s;
-nomem:
-    snprintf(err, errlen, "out of memory building routes");
-    free(tmp);
-    route_table_builder_free(b);
-    if (s != NULL)
-        router_snapshot_free(s);
-    else {
-        edge_config_free(cfg);
-        free(cfg);
-    }
-    return NULL;
+    return 0;
 }
 
 static int open_logs(const struct edge_config *cfg)
@@ -155,16 +123,23 @@ static void reload(struct edge_main *m)
         log_warn("reload: workers changed; the worker count changes only on restart");
     if (open_logs(cfg) != 0)
         log_warn("reload: logs not reopened");
-    size_t nroutes = cfg->nroutes; /* snapshot_build frees the route list */
-    struct router_snapshot *s = snapshot_build(m, cfg, err, sizeof err);
-    if (s == NULL) {
+    size_t nroutes = cfg->nroutes; /* routes_apply frees the route list */
+    if (routes_apply(m, cfg, err, sizeof err) != 0) {
         log_error("reload failed, keeping the running configuration: %s", err);
+        edge_config_free(cfg);
+        free(cfg);
+        return;
+    }
+    struct router_snapshot *s = snapshot_new(m, cfg);
+    if (s == NULL) {
+        log_error("reload: out of memory; routes changed but settings kept");
         return;
     }
     if (router_publish(m->router, s) != 0) {
         log_error("reload failed: out of memory; keeping the running configuration");
         return;
     }
+    control_plane_reload(m->plane, router_current(m->router)->cfg);
     log_info("reloaded %s: %zu routes, generation %llu", m->config_path ? m->config_path : "defaults",
              nroutes, (unsigned long long)m->generation);
 }
@@ -210,23 +185,33 @@ static int run(const char *path)
         return 1;
     }
     unsigned nworkers = cfg->workers ? cfg->workers : workers_auto();
-    m.registry = target_registry_new();
-    if (m.registry == NULL)
+    struct router_snapshot *snap = snapshot_new(&m, cfg);
+    if (snap == NULL)
         return 1;
-    struct router_snapshot *snap = snapshot_build(&m, cfg, err, sizeof err);
-    if (snap == NULL) {
-        log_error("%s", err);
-        return 1;
-    }
-    log_info("hostess-edge %s starting: %zu routes", HOSTESS_VERSION,
-             route_table_count(snap->routes));
-    m.router = router_start(snap, nworkers, err, sizeof err);
+    m.router = router_create(snap, nworkers, err, sizeof err);
     if (m.router == NULL) {
         log_error("%s", err);
         return 1;
     }
-
+    m.config_routes = config_routes_new(m.router);
+    if (m.config_routes == NULL || routes_apply(&m, cfg, err, sizeof err) != 0) {
+        log_error("%s", m.config_routes ? err : "out of memory");
+        return 1;
+    }
     uv_loop_t *loop = uv_default_loop();
+    m.plane = control_plane_start(loop, router_current(m.router)->cfg, m.router,
+                                  m.config_routes, err, sizeof err);
+    if (m.plane == NULL) {
+        log_error("%s", err);
+        return 1;
+    }
+    log_info("hostess-edge %s starting: %zu routes", HOSTESS_VERSION,
+             route_table_count(router_routes(m.router)));
+    if (router_run(m.router, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
+
     uv_signal_init(loop, &m.sighup);
     uv_signal_init(loop, &m.sigterm);
     uv_signal_init(loop, &m.sigint);
@@ -242,15 +227,18 @@ static int run(const char *path)
 
     uint32_t drain_ms = router_current(m.router)->cfg->timeouts.drain_ms;
     log_info("signal %d: draining (up to %ums)", m.stop_signal, drain_ms);
+    control_plane_stop_api(m.plane);
     router_drain(m.router, drain_ms);
     router_join(m.router);
+    control_plane_free(m.plane);
+    config_routes_free(m.config_routes);
+    router_free(m.router);
     uv_close((uv_handle_t *)&m.sighup, NULL);
     uv_close((uv_handle_t *)&m.sigterm, NULL);
     uv_close((uv_handle_t *)&m.sigint, NULL);
     uv_close((uv_handle_t *)&m.reclaim, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
-    target_registry_free(m.registry);
     access_log_open("off");
     log_info("stopped");
     return 0;

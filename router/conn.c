@@ -432,6 +432,7 @@ void conn_accept(struct worker *w, uv_stream_t *server)
         return;
     }
     w->nconns++;
+    stats_conn(w, 1);
     list_push_tail(&w->conns, &c->link);
     uv_tcp_nodelay(&c->tcp, 1);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {

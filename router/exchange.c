@@ -67,6 +67,7 @@ static void exchange_finish(struct exchange *ex)
     if ((ex->flags & EX_F_HAS_BODY) && !(ex->flags & EX_F_REQ_DONE))
         c->flags |= C_F_WANT_CLOSE | C_F_LINGER; /* unread request body: framing is lost */
     deadline_cancel(&c->w->wheel, &c->dl);
+    stats_exchange(c->w, ex);
     access_log_exchange(c->w, ex);
     ex->flags = 0;
     conn_exchange_done(c);
@@ -87,8 +88,10 @@ void exchange_abort(struct exchange *ex, enum term_side side, enum term_phase ph
     conn_close(c);
     if (ex->up != NULL)
         upstream_close(ex->up);
-    if (ex->flags & EX_F_ACTIVE)
+    if (ex->flags & EX_F_ACTIVE) {
+        stats_exchange(c->w, ex);
         access_log_exchange(c->w, ex);
+    }
     ex->flags = 0;
 }
 
@@ -134,7 +137,7 @@ static void exchange_connect(struct exchange *ex, int timed_out)
     int r = -ENOENT;
 
     while (ex->attempts < MAX_ATTEMPTS) {
-        const struct route *rt = route_table_lookup(w->snap->routes, ex->host, ex->host_len);
+        const struct route *rt = route_table_lookup(w->routes, ex->host, ex->host_len);
         if (rt == NULL) {
             exchange_fail(ex, 503, "the route was removed", 1, TERM_EDGE, PH_ROUTE);
             return;
@@ -211,12 +214,13 @@ void exchange_start(struct conn *c, const struct h1_request *req)
     memcpy(ex->host, host, (size_t)hl);
     ex->host_len = (uint8_t)hl;
 
-    const struct route *rt = route_table_lookup(w->snap->routes, ex->host, ex->host_len);
+    const struct route *rt = route_table_lookup(w->routes, ex->host, ex->host_len);
     if (rt == NULL) {
         c->in.off += (uint32_t)req->head_len;
         exchange_fail(ex, 404, "no route for this host", 0, TERM_EDGE, PH_ROUTE);
         return;
     }
+    ex->route_tag = rt->tag;
     int built = h1_build_request(ex, req);
     c->in.off += (uint32_t)req->head_len; /* the head's spans are dead from here on */
     if (built != 0) {

@@ -112,6 +112,7 @@ struct exchange {
     uint8_t        method_id;
     uint8_t        minor;
     uint64_t       tried;       /* bit i: route target i already tried */
+    uint64_t       route_tag;   /* struct route .tag of the route this request took */
     struct pump    req;         /* client → upstream body */
     struct pump    resp;        /* upstream → client body */
     size_t         req_used;    /* client bytes covered by the in-flight upstream write */
@@ -182,6 +183,13 @@ struct slot {
 
 struct access_log;
 
+/* Written by the owning worker only; see stats.c. */
+struct worker_stats {
+    _Atomic uint64_t requests, upstream_errors, latency_sum_ms, accepted, open;
+    _Atomic uint64_t status[6];
+    _Atomic uint64_t latency[ROUTER_LATENCY_BUCKETS];
+};
+
 struct worker {
     uv_loop_t                     loop;
     uv_thread_t                   thread;
@@ -196,6 +204,7 @@ struct worker {
     struct bufpool                pool;
     const struct router_snapshot *snap;
     const struct edge_config     *cfg;     /* snap->cfg */
+    const struct route_table     *routes;  /* the router's; read without locks */
     struct h1_limits              limits;
     struct h1_field              *fields;  /* parse scratch, limits.header_fields + 1 */
     size_t                        fields_cap;
@@ -207,6 +216,8 @@ struct worker {
     struct access_log            *alog;
     int                           draining;
     int                           stopping;
+    uint64_t                      cut_seen;  /* router cut_seq already applied */
+    struct worker_stats           stats;
 };
 
 /* worker.c */
@@ -284,6 +295,11 @@ int h1_build_response(struct exchange *ex, const struct h1_response *resp);
 int h1_build_error(struct exchange *ex, int status, const char *detail, uint32_t retry_after,
                    int close);
 const char *h1_reason(int status);
+
+/* stats.c */
+void stats_exchange(struct worker *w, const struct exchange *ex);
+void stats_conn(struct worker *w, int opened);
+void stats_sum(const struct worker *w, unsigned n, struct router_stats *out);
 
 /* access_log.c */
 struct access_log *access_log_new(void);

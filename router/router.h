@@ -2,36 +2,74 @@
  * router: the data plane. N worker threads, each with its own libuv loop and its own
  * SO_REUSEPORT listener, serve HTTP/1.1 clients and proxy them to upstream targets.
  *
- * The controlling thread (control/main.c) builds snapshots (config + route table) and
- * publishes them with router_publish(); workers pick them up at the top of their next loop
- * turn without taking a lock. router_drain() starts a graceful stop.
+ * The controlling thread (control/) publishes configuration snapshots with
+ * router_publish() and changes routes in place through router_routes() (route_table.h:
+ * single writer, lock-free readers); workers pick both up without taking a lock.
+ * router_drain() starts a graceful stop.
  *
- * Ownership: a router_snapshot passed to router_start/router_publish belongs to the router
- * from then on; it is freed (router_snapshot_free) once no worker can see it.
+ * Ownership: a router_snapshot passed to router_create/router_publish belongs to the
+ * router from then on; it is freed (router_snapshot_free) once no worker can see it. The
+ * route table belongs to the router; its groups belong to whoever created them.
  */
 #ifndef HOSTESS_ROUTER_ROUTER_H
 #define HOSTESS_ROUTER_ROUTER_H
 
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 struct edge_config;
 struct route_table;
 
 struct router_snapshot {
     struct edge_config *cfg;       /* owned */
-    struct route_table *routes;    /* owned */
     uint64_t            generation;
 };
 
-/* Frees cfg, routes and the snapshot. */
+/* Frees cfg and the snapshot. */
 void router_snapshot_free(struct router_snapshot *s);
 
 struct router;
 
-/* Binds the listeners (so address errors are reported here, before any thread starts),
- * starts nworkers threads. Returns NULL and fills err on failure (snap is then freed). */
-struct router *router_start(struct router_snapshot *snap, unsigned nworkers, char *err,
-                            size_t errlen);
+/* Binds the listeners (so address errors are reported here) and creates the (empty)
+ * route table; no thread runs yet, so routes can be loaded before the first request.
+ * Returns NULL and fills err on failure (snap is then freed). */
+struct router *router_create(struct router_snapshot *snap, unsigned nworkers, char *err,
+                             size_t errlen);
+/* Starts the worker threads. Returns 0, or -1 with err. */
+int router_run(struct router *r, char *err, size_t errlen);
+
+/* The route table (owner's thread only; see route_table.h). */
+struct route_table *router_routes(struct router *r);
+/* The stable slot of a target address (route_table.h's struct target .slot), with the
+ * workers' shared health state for it made ready. Returns the slot or -errno. */
+int router_target_slot(struct router *r, const struct sockaddr *sa, socklen_t len);
+/* Closes, in every worker, the requests in flight (and relayed WebSockets) that were routed
+ * through a route whose tag is tag (route_table.h). Used when a replaced deployment's
+ * drain deadline passes. Returns at once. */
+void router_close_tagged(struct router *r, uint64_t tag);
+#define ROUTER_LATENCY_BUCKETS 13
+/* Upper bounds (ms) of the first ROUTER_LATENCY_BUCKETS - 1 buckets; the last is +Inf. */
+extern const uint32_t router_latency_bounds_ms[ROUTER_LATENCY_BUCKETS - 1];
+
+/* Counters summed over the workers (requests = finished exchanges, including the edge's
+ * own answers). Not cumulative latency buckets: latency[i] counts requests whose duration
+ * fell in bucket i. */
+struct router_stats {
+    uint64_t requests;
+    uint64_t status[6];        /* [1..5]: 1xx..5xx; [0]: none sent */
+    uint64_t upstream_errors;  /* exchanges ended by an upstream failure */
+    uint64_t latency[ROUTER_LATENCY_BUCKETS];
+    uint64_t latency_sum_ms;
+    uint64_t connections_accepted;
+    uint64_t connections_open;
+};
+/* Any thread. */
+void router_stats(struct router *r, struct router_stats *out);
+
+/* Wakes the workers after route changes, so that idle ones pass a quiescent point and
+ * retired route memory can be reclaimed (router_reclaim). */
+void router_wake(struct router *r);
 /* Publishes snap; workers use it for every request they start from their next loop turn.
  * Returns 0 or -ENOMEM (snap freed, nothing changed). */
 int router_publish(struct router *r, struct router_snapshot *snap);
@@ -46,7 +84,10 @@ void router_drain(struct router *r, uint32_t deadline_ms);
  * for append. Calling it again (SIGHUP) reopens in place. Returns 0 or -errno. */
 int access_log_open(const char *path);
 
-/* Waits for every worker thread to end, then frees everything. */
+/* Waits for every worker thread to end and frees their state. Route groups may then be
+ * freed (route_group_free) before router_free. */
 void router_join(struct router *r);
+/* Frees the route table, retired memory and the router. */
+void router_free(struct router *r);
 
 #endif

@@ -406,6 +406,68 @@ static int parse_routes(struct cfg_ctx *ctx, const struct cfg_node *v, void *bas
     return routes_check_unique(ctx, v, c);
 }
 
+static int parse_control_listen(struct cfg_ctx *ctx, const struct cfg_node *v, void *base)
+{
+    EC *c = base;
+    if (cfg_scalar_is(v, "off")) {
+        c->control.enabled = 0;
+        return 0;
+    }
+    c->control.enabled = 1;
+    return read_addr(ctx, v, &c->control.listen);
+}
+
+static void tokens_free(EC *c)
+{
+    for (size_t i = 0; i < c->control.ntokens; i++)
+        free(c->control.tokens[i]);
+    free(c->control.tokens);
+    c->control.tokens = NULL;
+    c->control.ntokens = 0;
+}
+
+static int parse_control_tokens(struct cfg_ctx *ctx, const struct cfg_node *v, void *base)
+{
+    EC *c = base;
+    char got[80];
+
+    tokens_free(c);
+    if (v->type == CFG_SCALAR && v->is_null)
+        return 0;
+    if (expect_list(ctx, v) < 0)
+        return -1;
+    if (v->nkids == 0)
+        return 0;
+    if ((c->control.tokens = calloc(v->nkids, sizeof(*c->control.tokens))) == NULL)
+        return cfg_fail(ctx, v, "out of memory");
+    for (size_t i = 0; i < v->nkids; i++) {
+        const struct cfg_node *item = v->kids[i];
+        int ok = item->type == CFG_SCALAR && !item->is_null && item->len >= 16 && item->len <= 256;
+        for (size_t k = 0; ok && k < item->len; k++)
+            ok = item->str[k] > 0x20 && item->str[k] < 0x7f;
+        if (!ok) {
+            cfg_path_push_index(ctx, i);
+            return cfg_fail(ctx, item, "expected a token of 16 to 256 visible ASCII characters, "
+                            "got %s", cfg_node_describe(item, got, sizeof(got)));
+        }
+        if ((c->control.tokens[i] = strndup(item->str, item->len)) == NULL)
+            return cfg_fail(ctx, v, "out of memory");
+        c->control.ntokens++;
+    }
+    return 0;
+}
+
+static int parse_state_backend(struct cfg_ctx *ctx, const struct cfg_node *v, void *base)
+{
+    char got[80];
+    (void)base;
+    if (cfg_scalar_is(v, "file"))
+        return 0;
+    if (cfg_scalar_is(v, "redis"))
+        return cfg_fail(ctx, v, "the redis state backend is not supported by this version");
+    return cfg_fail(ctx, v, "expected \"file\", got %s", cfg_node_describe(v, got, sizeof(got)));
+}
+
 /* ---- the tables ---- */
 
 static const struct cfg_key timeout_keys[] = {
@@ -454,6 +516,20 @@ static const struct cfg_key listen_keys[] = {
     CFG_END,
 };
 
+static const struct cfg_key control_keys[] = {
+    CFG_FUNC("listen", parse_control_listen),
+    CFG_STRING("token_file", EC, control.token_file, "./control.token"),
+    CFG_FUNC("tokens", parse_control_tokens),
+    CFG_END,
+};
+
+static const struct cfg_key state_keys[] = {
+    CFG_FUNC("backend", parse_state_backend),
+    CFG_STRING("path", EC, state.path, "./state/edge.json"),
+    CFG_UNSUPPORTED("url"),
+    CFG_END,
+};
+
 static const struct cfg_key top_keys[] = {
     CFG_FUNC("domain", parse_domain),
     CFG_SECTION("listen", listen_keys),
@@ -465,8 +541,8 @@ static const struct cfg_key top_keys[] = {
     CFG_SECTION("log", log_keys),
     CFG_FUNC("trusted_proxies", parse_trusted_proxies),
     CFG_FUNC("routes", parse_routes),
-    CFG_UNSUPPORTED("control"),
-    CFG_UNSUPPORTED("state"),
+    CFG_SECTION("control", control_keys),
+    CFG_SECTION("state", state_keys),
     CFG_UNSUPPORTED("tls"),
     CFG_UNSUPPORTED("acme"),
     CFG_END,
@@ -485,6 +561,8 @@ void edge_config_defaults(struct edge_config *c)
     c->workers = 0;
     c->log.error = xstrdup("-");
     c->log.level = LOG_INFO;
+    addr_parse("127.0.0.1:9090", 14, &c->control.listen);
+    c->control.enabled = 1;
 }
 
 void edge_config_routes_free(struct edge_config *c)
@@ -505,6 +583,7 @@ void edge_config_free(struct edge_config *c)
     free(c->domain);
     free(c->log.error);
     free(c->trusted_proxies);
+    tokens_free(c);
     edge_config_routes_free(c);
     memset(c, 0, sizeof(*c));
 }

@@ -77,7 +77,19 @@ struct edge_config {
     struct cfg_cidr *trusted_proxies; /* client X-Forwarded-* is kept only from these */
     size_t           ntrusted_proxies;
 
-    struct cfg_route *routes;         /* routes: from the file (until the control API) */
+    struct {
+        struct cfg_addr listen;      /* control.listen, default 127.0.0.1:9090 */
+        int             enabled;     /* 0 when listen is "off" */
+        char           *token_file;  /* default "./control.token" (created if missing) */
+        char          **tokens;      /* control.tokens: inline tokens, in addition */
+        size_t          ntokens;
+    } control;
+
+    struct {
+        char *path;                  /* state.path, default "./state/edge.json" */
+    } state;
+
+    struct cfg_route *routes;         /* routes: static routes from the file */
     size_t            nroutes;
 };
 

@@ -278,6 +278,10 @@ int upstream_acquire(struct exchange *ex, const struct route *rt, uint32_t *retr
 {
     struct worker *w = ex->c->w;
     uint64_t wait_ms = 0;
+    if (rt->ntargets == 0) { /* the host exists, but no target is healthy (yet) */
+        *retry_after_s = 1;
+        return -EAGAIN;
+    }
     int i = pick(w, ex, rt, &wait_ms);
 
     if (i < 0) {

@@ -30,6 +30,7 @@
 
 #define HEALTH_CHUNK  1024u
 #define HEALTH_CHUNKS 4096u /* 4M target addresses per process lifetime */
+#define CUT_RING      64u
 
 struct router {
     struct epoch_domain   epoch;
@@ -38,8 +39,14 @@ struct router {
     _Atomic(struct target_health *) health[HEALTH_CHUNKS];
     unsigned              nworkers;
     struct worker        *workers;   /* nworkers entries */
+    struct route_table   *routes;    /* owned; written by the owner's thread only */
+    struct target_registry *registry; /* owned; owner's thread only */
     _Atomic int           draining;
     _Atomic uint32_t      drain_ms;
+    /* router_close_tagged(): a ring of tags, written by the owner; workers catch up with
+     * cut_seq on their next wake (falling more than CUT_RING behind loses the oldest). */
+    _Atomic uint64_t      cut_tags[CUT_RING];
+    _Atomic uint64_t      cut_seq;
 };
 
 void router_snapshot_free(struct router_snapshot *s)
@@ -50,7 +57,6 @@ void router_snapshot_free(struct router_snapshot *s)
         edge_config_free(s->cfg);
         free(s->cfg);
     }
-    route_table_free(s->routes);
     free(s);
 }
 
@@ -115,21 +121,33 @@ int worker_slot_ejected(const struct slot *s, uint64_t now)
     return atomic_load_explicit(&s->health->ejected_until, memory_order_relaxed) > now;
 }
 
-/* Makes sure every slot of snap has its shared health entry. 0 or -ENOMEM. */
-static int router_health_reserve(struct router *r, const struct router_snapshot *snap)
+int router_target_slot(struct router *r, const struct sockaddr *sa, socklen_t len)
 {
-    uint32_t limit = route_table_slot_limit(snap->routes);
-    for (uint32_t c = 0; c * HEALTH_CHUNK < limit; c++) {
-        if (c >= HEALTH_CHUNKS)
+    int slot = target_registry_slot(r->registry, sa, len);
+    if (slot < 0)
+        return slot;
+    uint32_t c = (uint32_t)slot / HEALTH_CHUNK;
+    if (c >= HEALTH_CHUNKS)
+        return -ENOMEM;
+    if (atomic_load(&r->health[c]) == NULL) {
+        /* Published before any route names the slot, so workers find it there. */
+        struct target_health *h = calloc(HEALTH_CHUNK, sizeof(*h));
+        if (h == NULL)
             return -ENOMEM;
-        if (atomic_load(&r->health[c]) == NULL) {
-            struct target_health *h = calloc(HEALTH_CHUNK, sizeof(*h));
-            if (h == NULL)
-                return -ENOMEM;
-            atomic_store(&r->health[c], h);
-        }
+        atomic_store(&r->health[c], h);
     }
-    return 0;
+    return slot;
+}
+
+struct route_table *router_routes(struct router *r)
+{
+    return r->routes;
+}
+
+void router_wake(struct router *r)
+{
+    for (unsigned i = 0; i < r->nworkers; i++)
+        uv_async_send(&r->workers[i].wake);
 }
 
 static void worker_take_snapshot(struct worker *w)
@@ -165,6 +183,7 @@ static void worker_stop_loop(struct worker *w)
 void worker_conn_gone(struct worker *w)
 {
     w->nconns--;
+    stats_conn(w, 0);
     if (w->draining && w->nconns == 0)
         worker_stop_loop(w);
 }
@@ -211,10 +230,45 @@ static void worker_start_drain(struct worker *w)
         worker_stop_loop(w);
 }
 
+/* Aborts the requests that took a route tagged with one of the tags published since this
+ * worker last looked (a replaced deployment whose drain deadline passed). */
+static void worker_cut_tagged(struct worker *w)
+{
+    uint64_t seq = atomic_load_explicit(&w->r->cut_seq, memory_order_acquire);
+    if (seq == w->cut_seen)
+        return;
+    if (seq - w->cut_seen > CUT_RING)
+        w->cut_seen = seq - CUT_RING;
+    for (; w->cut_seen < seq; w->cut_seen++) {
+        uint64_t tag = atomic_load_explicit(&w->r->cut_tags[w->cut_seen % CUT_RING],
+                                            memory_order_relaxed);
+        struct list_node *it, *tmp;
+        list_for_each_safe(it, tmp, &w->conns) {
+            struct conn *c = container_of(it, struct conn, link);
+            if ((c->state == C_BUSY || c->state == C_RELAY) && c->ex.route_tag == tag)
+                exchange_abort(&c->ex, TERM_EDGE, PH_BODY);
+        }
+    }
+}
+
+void router_stats(struct router *r, struct router_stats *out)
+{
+    stats_sum(r->workers, r->nworkers, out);
+}
+
+void router_close_tagged(struct router *r, uint64_t tag)
+{
+    uint64_t seq = atomic_load_explicit(&r->cut_seq, memory_order_relaxed);
+    atomic_store_explicit(&r->cut_tags[seq % CUT_RING], tag, memory_order_relaxed);
+    atomic_store_explicit(&r->cut_seq, seq + 1, memory_order_release);
+    router_wake(r);
+}
+
 static void worker_on_wake(uv_async_t *a)
 {
     struct worker *w = a->data;
     worker_take_snapshot(w);
+    worker_cut_tagged(w);
     if (atomic_load(&w->r->draining) && !w->draining)
         worker_start_drain(w);
 }
@@ -318,6 +372,7 @@ static int worker_init(struct router *r, struct worker *w, unsigned id, int fd,
         goto nomem;
     (void)epoch_quiescent(&r->epoch, id);
     w->snap = NULL;
+    w->routes = r->routes;
     (void)snap;
     if (uv_loop_init(&w->loop) != 0)
         goto nomem;
@@ -345,8 +400,8 @@ nomem:
     return -1;
 }
 
-struct router *router_start(struct router_snapshot *snap, unsigned nworkers, char *err,
-                            size_t errlen)
+struct router *router_create(struct router_snapshot *snap, unsigned nworkers, char *err,
+                             size_t errlen)
 {
     struct router *r = calloc(1, sizeof(*r));
     int *fds = NULL;
@@ -358,9 +413,11 @@ struct router *router_start(struct router_snapshot *snap, unsigned nworkers, cha
         return NULL;
     }
     r->nworkers = nworkers;
-    if (router_health_reserve(r, snap) != 0) {
+    r->routes = route_table_new(&r->epoch, 1024);
+    r->registry = target_registry_new();
+    if (r->routes == NULL || r->registry == NULL) {
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        return NULL; /* boot failure: main exits */
     }
     atomic_init(&r->draining, 0);
     atomic_init(&r->drain_ms, snap->cfg->timeouts.drain_ms);
@@ -384,14 +441,7 @@ struct router *router_start(struct router_snapshot *snap, unsigned nworkers, cha
             goto fail; /* a half-built worker set at boot: the process exits */
         fds[i] = -1;
     }
-    for (unsigned i = 0; i < nworkers; i++) {
-        if (uv_thread_create(&r->workers[i].thread, worker_main, &r->workers[i]) != 0) {
-            snprintf(err, errlen, "cannot start worker thread %u", i);
-            goto fail;
-        }
-    }
     free(fds);
-    log_info("listening on %s (http) with %u workers", snap->cfg->listen_http.text, nworkers);
     return r;
 fail:
     if (fds != NULL)
@@ -402,15 +452,27 @@ fail:
     return NULL; /* boot failure: main exits, the OS reclaims the rest */
 }
 
+int router_run(struct router *r, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < r->nworkers; i++) {
+        if (uv_thread_create(&r->workers[i].thread, worker_main, &r->workers[i]) != 0) {
+            snprintf(err, errlen, "cannot start worker thread %u", i);
+            return -1; /* boot failure: main exits */
+        }
+    }
+    const struct router_snapshot *snap = epoch_current(&r->epoch);
+    log_info("listening on %s (http) with %u workers", snap->cfg->listen_http.text, r->nworkers);
+    return 0;
+}
+
 int router_publish(struct router *r, struct router_snapshot *snap)
 {
-    if (router_health_reserve(r, snap) != 0 || epoch_publish(&r->epoch, snap, snapshot_free_cb) != 0) {
+    if (epoch_publish(&r->epoch, snap, snapshot_free_cb) != 0) {
         router_snapshot_free(snap);
         return -ENOMEM;
     }
     atomic_store(&r->drain_ms, snap->cfg->timeouts.drain_ms);
-    for (unsigned i = 0; i < r->nworkers; i++)
-        uv_async_send(&r->workers[i].wake);
+    router_wake(r);
     return 0;
 }
 
@@ -428,8 +490,7 @@ void router_drain(struct router *r, uint32_t deadline_ms)
 {
     atomic_store(&r->drain_ms, deadline_ms);
     atomic_store(&r->draining, 1);
-    for (unsigned i = 0; i < r->nworkers; i++)
-        uv_async_send(&r->workers[i].wake);
+    router_wake(r);
 }
 
 void router_join(struct router *r)
@@ -443,8 +504,16 @@ void router_join(struct router *r)
         access_log_free(w->alog);
     }
     free(r->workers);
+    r->workers = NULL;
+    r->nworkers = 0;
+}
+
+void router_free(struct router *r)
+{
     for (unsigned c = 0; c < HEALTH_CHUNKS; c++)
         free(atomic_load(&r->health[c]));
     epoch_domain_destroy(&r->epoch, snapshot_free_cb);
+    route_table_free(r->routes);
+    target_registry_free(r->registry);
     free(r);
 }

@@ -61,6 +61,21 @@ int epoch_publish(struct epoch_domain *d, void *next, epoch_free_cb cb)
     return 0;
 }
 
+int epoch_retire(struct epoch_domain *d, void *obj, epoch_free_cb cb)
+{
+    struct epoch_retired *r = malloc(sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    r->obj = obj;
+    r->cb = cb;
+    /* seq_cst: a reader that observes the new global also observes the unlinking that
+     * preceded it, so it can no longer reach obj. */
+    r->epoch = atomic_fetch_add(&d->global, 1) + 1;
+    r->next = d->retired;
+    d->retired = r;
+    return 0;
+}
+
 unsigned epoch_reclaim(struct epoch_domain *d)
 {
     uint64_t min = UINT64_MAX;

@@ -45,6 +45,11 @@ void *epoch_quiescent(struct epoch_domain *d, unsigned reader);
  * which must not be NULL).
  * Returns 0 or -ENOMEM (then nothing changed). */
 int epoch_publish(struct epoch_domain *d, void *next, epoch_free_cb cb);
+/* Writer side: retires obj, which the writer has already made unreachable for new
+ * reads (unlinked it and published that with a release store); it is freed with cb once
+ * every reader has passed a quiescent point. Returns 0 or -ENOMEM: then nothing was
+ * queued, and the caller must keep obj (leaking is safe, freeing is not). */
+int epoch_retire(struct epoch_domain *d, void *obj, epoch_free_cb cb);
 /* Writer side: frees what no reader can see any more. Returns how many remain. */
 unsigned epoch_reclaim(struct epoch_domain *d);
 /* Writer side: the current snapshot (the writer's own view). */

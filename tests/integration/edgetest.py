@@ -183,6 +183,7 @@ def edge_config(routes, port=None, access="off", **overrides):
                      "eject": "10s"},
         "log": {"access": access, "error": "-", "level": "info"},
         "trusted_proxies": ["10.0.0.0/8"],
+        "control": {"listen": "127.0.0.1:%d" % free_port()},
         "routes": routes,
     }
     return _merge(cfg, overrides)
@@ -219,6 +220,8 @@ class Edge:
             if self.workers is not None:
                 config["workers"] = self.workers
             self.port = int(config["listen"]["http"].rsplit(":", 1)[1])
+            listen = config.get("control", {}).get("listen", "127.0.0.1:9090")
+            self.control_port = int(listen.rsplit(":", 1)[1]) if listen != "off" else None
             acc = config.get("log", {}).get("access")
             self.access_path = acc if acc not in (None, "-", "off") else None
             text = to_yaml(config) + "\n"
@@ -226,6 +229,12 @@ class Edge:
             text = config
             m = re.search(r'http:\s*"?[0-9.]+:(\d+)', text)
             self.port = int(m.group(1)) if m else None
+            if not re.search(r'^control:', text, re.M):
+                # Keep parallel scenarios off the default control port.
+                self.control_port = free_port()
+                text += '\ncontrol: {listen: "127.0.0.1:%d"}\n' % self.control_port
+            else:
+                self.control_port = None  # the scenario knows its own control port
         self.config_text = text
         tmp_path = self.config_path + ".tmp"
         with open(tmp_path, "w") as f:
@@ -237,8 +246,10 @@ class Edge:
             raise RuntimeError("edge binary not found: %s (set HOSTESS_EDGE_BIN)" % EDGE_BIN)
         self.out = open(os.path.join(self.tmp.path, "edge.stdout"), "wb")
         self.err = open(os.path.join(self.tmp.path, "edge.stderr"), "wb")
+        # Relative paths (state/edge.json, control.token) land in the edge's temp dir.
         self.proc = subprocess.Popen([EDGE_BIN, "--config", self.config_path],
-                                     stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL)
+                                     stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL,
+                                     cwd=self.tmp.path)
         self.pid = self.proc.pid
         try:
             wait_port(self.port, self.ready_timeout, self.proc)
@@ -333,6 +344,16 @@ class Edge:
     def rss(self):
         return rss_kib(self.pid)
 
+    def token(self):
+        with open(os.path.join(self.tmp.path, "control.token")) as f:
+            return f.readline().strip()
+
+    def api(self, method, path, body=None, token=True, headers=(), raw=None, timeout=10.0):
+        """One control API call. Returns (status, headers dict (lower-case), parsed JSON or
+        None). token: True (the edge's), a string, or None (no Authorization)."""
+        return api_call(self.control_port, method, path, body,
+                        self.token() if token is True else token, headers, raw, timeout)
+
     def __enter__(self):
         return self
 
@@ -347,6 +368,25 @@ class Edge:
                 log("--- edge stderr (tail) ---\n" + tail)
         if self._own_tmp:
             self.tmp.cleanup()
+
+
+def api_call(port, method, path, body=None, token=None, headers=(), raw=None, timeout=10.0):
+    """A control API request on a fresh connection (raw: bytes to send as the body)."""
+    hdrs = list(headers)
+    if token is not None:
+        hdrs.append(("Authorization", "Bearer " + token))
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    if data is not None:
+        hdrs.append(("Content-Type", "application/json"))
+    with Client(port, timeout=timeout) as c:
+        r = c.request(method, path, "127.0.0.1:%d" % port, hdrs, data, timeout)
+    doc = None
+    if r.body:
+        try:
+            doc = json.loads(r.body)
+        except ValueError:
+            doc = None
+    return r.status, {k.lower(): v for k, v in r.headers}, doc
 
 
 def run_edge_cmd(args, timeout=10):

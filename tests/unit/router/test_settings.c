@@ -316,13 +316,48 @@ static void test_unsupported_listeners_are_refused(void **state)
                       "edge.yaml:1:10: listen.redis: not supported by this version of hostess-edge");
 }
 
+static void test_control_and_state_keys(void **state)
+{
+    struct edge_config c;
+    (void)state;
+    assert_int_equal(load("", &c), 0);
+    assert_int_equal(c.control.enabled, 1);
+    assert_string_equal(c.control.listen.text, "127.0.0.1:9090");
+    assert_string_equal(c.control.token_file, "./control.token");
+    assert_int_equal(c.control.ntokens, 0);
+    assert_string_equal(c.state.path, "./state/edge.json");
+    edge_config_free(&c);
+
+    assert_int_equal(load("control:\n  listen: \"127.0.0.1:7000\"\n  token_file: /etc/t\n"
+                          "  tokens: [\"0123456789abcdef\", \"fedcba9876543210xyz\"]\n"
+                          "state: {backend: file, path: /var/lib/edge.json}\n", &c), 0);
+    assert_string_equal(c.control.listen.text, "127.0.0.1:7000");
+    assert_string_equal(c.control.token_file, "/etc/t");
+    assert_int_equal(c.control.ntokens, 2);
+    assert_string_equal(c.control.tokens[1], "fedcba9876543210xyz");
+    assert_string_equal(c.state.path, "/var/lib/edge.json");
+    edge_config_free(&c);
+
+    assert_int_equal(load("control: {listen: \"off\"}\n", &c), 0);
+    assert_int_equal(c.control.enabled, 0);
+    edge_config_free(&c);
+
+    assert_load_error("control: {tokens: [\"short\"]}\n",
+                      "edge.yaml:1:20: control.tokens[0]: expected a token of 16 to 256 visible "
+                      "ASCII characters, got \"short\"");
+    assert_load_error("control: {listen: \"nowhere\"}\n",
+                      "edge.yaml:1:19: control.listen: expected an address such as 127.0.0.1:8080 or [::1]:8080, "
+                      "got \"nowhere\"");
+    assert_load_error("state: {backend: redis}\n",
+                      "edge.yaml:1:18: state.backend: the redis state backend is not supported by "
+                      "this version");
+    assert_load_error("state: {backend: disk}\n",
+                      "edge.yaml:1:18: state.backend: expected \"file\", got \"disk\"");
+}
+
 static void test_unsupported_top_level_sections_are_refused(void **state)
 {
     (void)state;
-    assert_load_error("control: {listen: \"127.0.0.1:9090\"}\n",
-                      "edge.yaml:1:1: control: not supported by this version of hostess-edge");
-    assert_load_error("\nstate: {backend: file}\n",
-                      "edge.yaml:2:1: state: not supported by this version of hostess-edge");
     assert_load_error("tls: {certs_dir: ./c}\n",
                       "edge.yaml:1:1: tls: not supported by this version of hostess-edge");
     assert_load_error("acme:\n  enabled: true\n",
@@ -612,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_unknown_nested_key_names_the_section),
         cmocka_unit_test(test_unsupported_listeners_are_refused),
         cmocka_unit_test(test_unsupported_top_level_sections_are_refused),
+        cmocka_unit_test(test_control_and_state_keys),
         cmocka_unit_test(test_http_mode_redirect_needs_tls),
         cmocka_unit_test(test_top_level_must_be_a_mapping),
         cmocka_unit_test(test_wrong_types_say_what_was_expected),

@@ -1,0 +1,1191 @@
+/*
+ * http_server: the control API's HTTP/1.1 server (contract in http_server.h, CONTRACT §2).
+ *
+ * How bytes flow through a connection:
+ *   rbuf (4 KiB, grown to HEAD_MAX while a head is incomplete) receives what the client
+ *   sends. Once a head parses (router/h1_parse.h, the data plane's strict parser), the
+ *   strings the handler will see (method, decoded path, query, If-Match, Content-Type)
+ *   are copied into the request's own buffer (req.mem), the caller is authenticated, and
+ *   the body is moved from rbuf into req.mem behind the strings (de-chunked on the way),
+ *   so rbuf never holds more than a head. The handler's view points only into req.mem:
+ *   while the handler holds a request, rbuf can keep receiving (pipelined bytes, EOF)
+ *   without moving anything the view points at. rbuf is only read into its free tail
+ *   then; when it is full, reading pauses until the answer.
+ *
+ * One request at a time: nothing after a dispatched head is parsed until that request
+ * is answered, so answers leave in request order. An answer given later than the
+ * handler call (a promote waiting for health) makes the connection parse what waited
+ * in rbuf on the next loop turn (s->kick), never from inside ctl_respond(), so the
+ * handler is never re-entered from the caller's own stack.
+ *
+ * Ownership: the server owns its connections (s->conns); a connection owns rbuf,
+ * req.mem and two handles (tcp, timer). It is freed once both handles have closed and
+ * the handler no longer holds its request: an answer deferred past a disconnect finds
+ * its memory, and is dropped. The server is freed after ctl_server_close() once its
+ * handles have closed and its last connection is gone.
+ *
+ * Timers (one per connection, one deadline at a time): keep-alive idle and the head
+ * deadline (armed when a head's first bytes arrive, not pushed back by later bytes) use
+ * idle_ms; a body gets idle_ms of inactivity; none while the handler holds the request
+ * or the connection streams events.
+ */
+#include "control/http_server.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "router/base/list.h"
+#include "router/base/log.h"
+#include "router/base/span.h"
+#include "router/h1_parse.h"
+
+#define HEAD_MAX        16384u      /* bytes of a request head with its CRLFCRLF; over → 431 */
+#define REQ_LINE_MAX    8192u       /* bytes of the request line; over → 414 */
+#define FIELDS_MAX      64u         /* header fields per request; over → 431 */
+#define RBUF_MIN        4096u       /* first size of rbuf; doubled up to HEAD_MAX for big heads */
+#define TRAILER_MAX     4096u       /* bytes of chunked trailers (validated, then dropped) */
+#define SSE_QUEUE_MAX   (4u << 20)  /* bytes queued to a stream client before it is cut */
+#define LINGER_MS       2000u       /* lingering close: how long to drain a client after our FIN */
+#define RQ_KEEP_MAX     (64u << 10) /* a request buffer above this is freed, not reused */
+#define IDLE_DEFAULT_MS 30000u      /* idle_ms == 0 in the options */
+#define BACKLOG         128
+#define NO_OFF          ((size_t)-1) /* an absent optional string in struct ctl_request */
+
+static const struct h1_limits head_limits = {REQ_LINE_MAX, HEAD_MAX, FIELDS_MAX};
+
+/* Served when the JSON error body itself cannot be built (out of memory). */
+static const char oom_body[] =
+    "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\",\"details\":{}}}";
+
+enum conn_state {
+    CS_HEAD,    /* waiting for a request head (keep-alive idle included) */
+    CS_BODY,    /* head accepted and authorised; the body moves from rbuf to req.mem */
+    CS_HANDLER, /* the handler holds the request; nothing more is parsed */
+    CS_SSE,     /* the answer is an event stream; client bytes are discarded */
+    CS_LINGER,  /* last answer queued, FIN requested; discarding until EOF or LINGER_MS */
+    CS_DONE,    /* nothing left to do; the handles are closing */
+};
+
+#define CF_CLOSING    0x01u  /* uv_close() called on both handles */
+#define CF_EOF        0x02u  /* the client sent FIN */
+#define CF_RX_PAUSED  0x04u  /* reading stopped: rbuf full while the handler holds a request */
+#define CF_PROCESSING 0x08u  /* inside conn_process(): it goes on after an answer itself */
+#define CF_HEAD_TIMER 0x10u  /* part of a head arrived: its deadline runs */
+#define CF_REQ_CLOSE  0x20u  /* close after this answer (Connection: close, HTTP/1.0) */
+#define CF_REQ_HEAD   0x40u  /* this request is HEAD: answers carry no body */
+#define CF_SSE_QUIET  0x80u  /* ctl_sse_end() was called: on_close must not run */
+#define CF_SHUT_DONE  0x100u /* our FIN went out (uv_shutdown completed) */
+
+/* One request; embedded in its connection (there is at most one at a time). */
+struct ctl_request {
+    char *mem; /* "method\0path\0query\0[if-match\0][content-type\0]body\0" */
+    size_t len, cap;
+    /* where each string starts in mem; NO_OFF: absent */
+    size_t o_path, o_query, o_if_match, o_ctype, o_body;
+    uint64_t body_left; /* Content-Length bytes not yet read */
+    int chunked;
+    struct h1_chunked ck;
+    struct ctl_request_view view; /* what the handler got; valid until the answer */
+};
+
+struct ctl_sse {
+    ctl_sse_close_cb on_close;
+    void *ud;
+};
+
+struct conn {
+    struct list_node link;   /* in s->conns until freed */
+    struct list_node resume; /* in s->resume while buffered bytes wait for a parse */
+    struct ctl_server *s;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shut;
+    enum conn_state state;
+    uint32_t flags; /* CF_* */
+    int nhandles;   /* handles whose close callback has not run yet */
+    char *rbuf;
+    size_t roff, rlen, rcap; /* unparsed bytes are rbuf[roff, rlen) */
+    struct ctl_request req;
+    struct ctl_sse sse;
+};
+
+/* A queued write: the bytes uv_try_write() could not send at once, copied. */
+struct wreq {
+    uv_write_t w;
+    char data[];
+};
+
+struct ctl_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_idle_t kick; /* runs conn_process() for s->resume on the next turn */
+    int nhandles;   /* listener and kick, until their close callbacks */
+    int closing;
+    struct list_node conns;
+    struct list_node resume;
+    size_t max_body;
+    uint32_t idle_ms;
+    ctl_handler handler;
+    void *ud;
+    /* SHA-256 of each token: comparing digests takes the same time whatever the
+     * configured tokens' lengths, so timing reveals neither a token nor its length. */
+    unsigned char (*tok)[SHA256_DIGEST_LENGTH];
+    size_t ntok;
+    char discard[4096]; /* read target for bytes that are thrown away */
+};
+
+static void conn_process(struct conn *c);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+static void on_kick(uv_idle_t *h);
+
+static const char *conn_state_name(enum conn_state st)
+{
+    static const char *const names[] = {"head", "body", "handler", "sse", "linger", "done"};
+    return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "?";
+}
+
+/* Reason phrases, and the error code of the server's own rejections (NULL: never made
+ * by the server itself; "bad_request" is the default). */
+static const struct status_text {
+    int status;
+    const char *reason, *code;
+} status_texts[] = {
+    {100, "Continue", NULL},
+    {200, "OK", NULL},
+    {201, "Created", NULL},
+    {202, "Accepted", NULL},
+    {204, "No Content", NULL},
+    {301, "Moved Permanently", NULL},
+    {302, "Found", NULL},
+    {304, "Not Modified", NULL},
+    {400, "Bad Request", "bad_request"},
+    {401, "Unauthorized", "unauthorized"},
+    {403, "Forbidden", NULL},
+    {404, "Not Found", NULL},
+    {405, "Method Not Allowed", NULL},
+    {408, "Request Timeout", "request_timeout"},
+    {409, "Conflict", NULL},
+    {410, "Gone", NULL},
+    {411, "Length Required", NULL},
+    {412, "Precondition Failed", NULL},
+    {413, "Content Too Large", "payload_too_large"},
+    {414, "URI Too Long", "uri_too_long"},
+    {415, "Unsupported Media Type", NULL},
+    {417, "Expectation Failed", "expectation_failed"},
+    {422, "Unprocessable Content", NULL},
+    {428, "Precondition Required", NULL},
+    {429, "Too Many Requests", NULL},
+    {431, "Request Header Fields Too Large", "headers_too_large"},
+    {500, "Internal Server Error", "internal"},
+    {501, "Not Implemented", "not_implemented"},
+    {502, "Bad Gateway", NULL},
+    {503, "Service Unavailable", NULL},
+    {504, "Gateway Timeout", NULL},
+};
+
+static const struct status_text *status_text(int status)
+{
+    for (size_t i = 0; i < sizeof status_texts / sizeof status_texts[0]; i++)
+        if (status_texts[i].status == status)
+            return &status_texts[i];
+    return NULL;
+}
+
+static const char *reason_phrase(int status)
+{
+    const struct status_text *t = status_text(status);
+    return t ? t->reason : "Unknown";
+}
+
+static const char *error_code(int status)
+{
+    const struct status_text *t = status_text(status);
+    return t && t->code ? t->code : "bad_request";
+}
+
+/* {"error":{"code":..,"message":..,"details":{..}}}, malloc'd; NULL when out of memory.
+ * jansson does the escaping; details that are not a JSON object become {}. */
+static char *error_body(const char *code, const char *message, const char *details_json)
+{
+    json_t *details = NULL, *err = json_object(), *root = json_object();
+    int bad = root == NULL || err == NULL;
+
+    if (details_json != NULL) {
+        details = json_loads(details_json, 0, NULL);
+        if (details != NULL && !json_is_object(details)) {
+            json_decref(details);
+            details = NULL;
+        }
+        if (details == NULL)
+            log_warn("control: error details are not a JSON object: %s", details_json);
+    }
+    if (details == NULL)
+        details = json_object();
+    json_t *msg = json_string(message ? message : "");
+    if (msg == NULL) /* not UTF-8: say so rather than send nothing */
+        msg = json_string("(message is not valid UTF-8)");
+    /* The *_new setters take the value's reference even when they fail (also when the
+     * object is NULL), so every path below releases everything exactly once. */
+    bad |= json_object_set_new(err, "code", json_string(code)) != 0;
+    bad |= json_object_set_new(err, "message", msg) != 0;
+    bad |= json_object_set_new(err, "details", details) != 0;
+    bad |= json_object_set_new(root, "error", err) != 0;
+    char *out = bad ? NULL : json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return out;
+}
+
+/* ---- lifetime ------------------------------------------------------------------------ */
+
+static void server_maybe_free(struct ctl_server *s)
+{
+    if (s->closing && s->nhandles == 0 && list_empty(&s->conns)) {
+        free(s->tok);
+        free(s);
+    }
+}
+
+static void on_server_handle_closed(uv_handle_t *h)
+{
+    struct ctl_server *s = h->data;
+    s->nhandles--;
+    server_maybe_free(s);
+}
+
+static void conn_free(struct conn *c)
+{
+    struct ctl_server *s = c->s;
+    list_unlink(&c->link);
+    list_unlink(&c->resume);
+    free(c->rbuf);
+    free(c->req.mem);
+    free(c);
+    server_maybe_free(s);
+}
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+
+    if (--c->nhandles > 0)
+        return;
+    /* on_close may call ctl_server_close(): that skips this connection (CS_SSE). */
+    if (c->state == CS_SSE && !(c->flags & CF_SSE_QUIET) && !c->s->closing &&
+        c->sse.on_close != NULL)
+        c->sse.on_close(&c->sse, c->sse.ud);
+    /* The handler still holds the request: ctl_respond() frees the connection. */
+    if (c->state == CS_HANDLER && !c->s->closing)
+        return;
+    conn_free(c);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->flags & CF_CLOSING)
+        return;
+    c->flags |= CF_CLOSING;
+    list_unlink(&c->resume);
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+}
+
+/* The request is answered but cannot be (client gone): forget it. */
+static void conn_drop_answer(struct conn *c)
+{
+    c->state = CS_DONE;
+    if (c->nhandles == 0)
+        conn_free(c);
+    else
+        conn_close(c); /* no-op when closing: on_conn_handle_closed() frees it */
+}
+
+static void on_conn_timer(uv_timer_t *t);
+
+static void conn_arm(struct conn *c, uint64_t ms)
+{
+    uv_timer_start(&c->timer, on_conn_timer, ms, 0);
+}
+
+/* Restarts reading that a full rbuf stopped (CF_RX_PAUSED). */
+static void conn_rx_resume(struct conn *c)
+{
+    if ((c->flags & (CF_CLOSING | CF_EOF | CF_RX_PAUSED)) != CF_RX_PAUSED)
+        return;
+    c->flags &= ~CF_RX_PAUSED;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+        conn_close(c);
+}
+
+/* Asks for conn_process() on the next loop turn (bytes or EOF wait in rbuf). */
+static void conn_kick(struct conn *c)
+{
+    struct ctl_server *s = c->s;
+    if (!list_linked(&c->resume))
+        list_push_tail(&s->resume, &c->resume);
+    uv_idle_start(&s->kick, on_kick); /* no-op when already started */
+}
+
+/* ---- writing -------------------------------------------------------------------------- */
+
+static void on_write(uv_write_t *w, int status)
+{
+    struct conn *c = w->handle->data;
+    free(container_of(w, struct wreq, w));
+    if (status < 0 && status != UV_ECANCELED) {
+        log_debug("control: write: %s", uv_strerror(status));
+        conn_close(c); /* a stream then reports on_close */
+    }
+}
+
+/* Writes bufs in order after what is already queued: uv_try_write() first, and only the
+ * remainder is copied into one queued write. Returns 0 or a negative error. */
+static int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned n)
+{
+    size_t total = 0, done = 0, at = 0;
+
+    for (unsigned i = 0; i < n; i++)
+        total += bufs[i].len;
+    if (total == 0)
+        return 0;
+    int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    if (r >= 0)
+        done = (size_t)r;
+    else if (r != UV_EAGAIN)
+        return r;
+    if (done == total)
+        return 0;
+    struct wreq *w = malloc(sizeof(*w) + (total - done));
+    if (w == NULL)
+        return -ENOMEM;
+    for (unsigned i = 0; i < n; i++) {
+        size_t l = bufs[i].len;
+        if (done >= l) {
+            done -= l;
+            continue;
+        }
+        memcpy(w->data + at, bufs[i].base + done, l - done);
+        at += l - done;
+        done = 0;
+    }
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)at);
+    r = uv_write(&w->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (r < 0)
+        free(w);
+    return r;
+}
+
+#define CBUF(lit) uv_buf_init((char *)(lit), (unsigned)(sizeof(lit) - 1))
+
+static int conn_write_response(struct conn *c, int status, const char *extra, const char *ctype,
+                               const char *body, size_t len, int close)
+{
+    char line[96];
+    uv_buf_t b[7];
+    unsigned nb = 0;
+    /* RFC 9110 §8.6: no Content-Length (and no content) in a 204. */
+    int no_len = status == 204;
+    int n = no_len
+                ? snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status))
+                : snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n", status,
+                           reason_phrase(status), len);
+
+    b[nb++] = uv_buf_init(line, (unsigned)n);
+    if (ctype != NULL) {
+        b[nb++] = CBUF("Content-Type: ");
+        b[nb++] = uv_buf_init((char *)ctype, (unsigned)strlen(ctype));
+        b[nb++] = CBUF("\r\n");
+    }
+    if (extra != NULL && extra[0] != '\0')
+        b[nb++] = uv_buf_init((char *)extra, (unsigned)strlen(extra));
+    b[nb++] = close ? CBUF("Connection: close\r\n\r\n") : CBUF("\r\n");
+    if (len > 0 && !no_len && !(c->flags & CF_REQ_HEAD))
+        b[nb++] = uv_buf_init((char *)body, (unsigned)len);
+    return conn_send(c, b, nb);
+}
+
+/* ---- after an answer ------------------------------------------------------------------- */
+
+static void on_shutdown(uv_shutdown_t *r, int status)
+{
+    struct conn *c = r->handle->data;
+    c->flags |= CF_SHUT_DONE;
+    if (status < 0 || (c->flags & CF_EOF))
+        conn_close(c);
+}
+
+/* Lingering close: FIN after the queued answer, then read and discard until the
+ * client's EOF or LINGER_MS. Closing with unread bytes (a body we refused) would make
+ * the kernel send a reset, which can destroy the answer before the client reads it. */
+static void conn_linger(struct conn *c)
+{
+    struct ctl_server *s = c->s;
+    c->state = CS_LINGER;
+    list_unlink(&c->resume);
+    c->roff = c->rlen = 0;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        conn_close(c);
+        return;
+    }
+    conn_arm(c, s->idle_ms < LINGER_MS ? s->idle_ms : LINGER_MS);
+    conn_rx_resume(c); /* discarding, to see the client's EOF */
+}
+
+static void req_reset(struct ctl_request *q)
+{
+    q->len = 0;
+    if (q->cap > RQ_KEEP_MAX) { /* a big body: do not keep its memory while idle */
+        free(q->mem);
+        q->mem = NULL;
+        q->cap = 0;
+    }
+}
+
+/* The current request has its answer queued: on to the next one, or close. */
+static void conn_next(struct conn *c, int keep)
+{
+    req_reset(&c->req);
+    if (!keep) {
+        conn_linger(c);
+        return;
+    }
+    c->state = CS_HEAD;
+    c->flags &= ~(CF_HEAD_TIMER | CF_REQ_CLOSE | CF_REQ_HEAD);
+    if (c->roff == c->rlen)
+        c->roff = c->rlen = 0;
+    conn_arm(c, c->s->idle_ms);
+    if (!(c->flags & CF_PROCESSING) && (c->rlen > c->roff || (c->flags & (CF_EOF | CF_RX_PAUSED))))
+        conn_kick(c);
+}
+
+/* Sends an answer to the current request and moves on. force_close: the request's bytes
+ * were not all read (or cannot be trusted), so the connection cannot carry another. */
+static void conn_answer(struct conn *c, int status, const char *extra, const char *ctype,
+                        const char *body, size_t len, int force_close)
+{
+    /* A client that half-closed with nothing more buffered gets told we close. */
+    int keep =
+        !force_close && !(c->flags & CF_REQ_CLOSE) && !((c->flags & CF_EOF) && c->rlen == c->roff);
+
+    if (conn_write_response(c, status, extra, ctype, body, len, !keep) != 0) {
+        c->state = CS_DONE;
+        conn_close(c);
+        return;
+    }
+    conn_next(c, keep);
+}
+
+/* The server's own error answers (before the handler saw the request). */
+static void conn_error(struct conn *c, int status, const char *message, const char *extra,
+                       int force_close)
+{
+    char *b = error_body(error_code(status), message, NULL);
+    log_debug("control: %d %s", status, message);
+    conn_answer(c, status, extra, "application/json", b ? b : oom_body,
+                b ? strlen(b) : sizeof(oom_body) - 1, force_close);
+    free(b);
+}
+
+/* ---- reading a request ----------------------------------------------------------------- */
+
+static int req_reserve(struct ctl_request *q, size_t need)
+{
+    if (need <= q->cap)
+        return 0;
+    size_t ncap = q->cap ? q->cap : 256;
+    while (ncap < need)
+        ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+    char *m = realloc(q->mem, ncap);
+    if (m == NULL)
+        return -ENOMEM;
+    q->mem = m;
+    q->cap = ncap;
+    return 0;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch = ascii_lower(ch);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* Percent-decodes in into out (room for in.len bytes). Returns the length, or -1 for an
+ * invalid escape or one that decodes to NUL (it would cut the handler's string short). */
+static int pct_decode(struct span in, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < in.len; i++) {
+        char ch = in.ptr[i];
+        if (ch == '%') {
+            if (in.len - i < 3)
+                return -1;
+            int hi = hexval(in.ptr[i + 1]), lo = hexval(in.ptr[i + 2]);
+            if (hi < 0 || lo < 0 || (hi | lo) == 0)
+                return -1;
+            ch = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        out[o++] = ch;
+    }
+    return (int)o;
+}
+
+static void put_str(struct ctl_request *q, struct span v)
+{
+    if (v.len > 0)
+        memcpy(q->mem + q->len, v.ptr, v.len);
+    q->len += v.len;
+    q->mem[q->len++] = '\0';
+}
+
+/* Copies what the handler sees into q->mem (the head's bytes in rbuf are then free to go)
+ * and reserves room for body_hint bytes of body. Returns 0, -400 with *why, or -ENOMEM. */
+static int req_fill(struct ctl_request *q, const struct h1_request *hr, size_t body_hint,
+                    const char **why)
+{
+    struct span ifm = SPAN_NULL, ct = SPAN_NULL, path = hr->path, query = SPAN_NULL;
+    int nifm = 0, nct = 0;
+
+    for (size_t i = 0; i < hr->nfields; i++) {
+        const struct h1_field *f = &hr->fields[i];
+        if (span_ieq(f->name, SPAN_LIT("If-Match"))) {
+            ifm = f->value;
+            nifm++;
+        } else if (span_ieq(f->name, SPAN_LIT("Content-Type"))) {
+            ct = f->value;
+            nct++;
+        }
+    }
+    if (nifm > 1 || nct > 1) {
+        *why = nifm > 1 ? "duplicate If-Match" : "duplicate Content-Type";
+        return -400;
+    }
+    const char *qm = memchr(path.ptr, '?', path.len);
+    if (qm != NULL) {
+        query = span_make(qm + 1, path.len - (size_t)(qm + 1 - path.ptr));
+        path.len = (size_t)(qm - path.ptr);
+    }
+    size_t strs = hr->method.len + path.len + query.len + ifm.len + ct.len + 6;
+    if (body_hint > SIZE_MAX - strs || req_reserve(q, strs + body_hint) != 0)
+        return -ENOMEM;
+    q->len = 0;
+    put_str(q, hr->method);
+    q->o_path = q->len;
+    int n = pct_decode(path, q->mem + q->len);
+    if (n < 0) {
+        *why = "invalid percent-escape (or %00) in the path";
+        return -400;
+    }
+    q->len += (size_t)n;
+    q->mem[q->len++] = '\0';
+    q->o_query = q->len;
+    put_str(q, query);
+    q->o_if_match = nifm ? q->len : NO_OFF;
+    if (nifm)
+        put_str(q, ifm);
+    q->o_ctype = nct ? q->len : NO_OFF;
+    if (nct)
+        put_str(q, ct);
+    q->o_body = q->len;
+    q->mem[q->len] = '\0';
+    return 0;
+}
+
+/* 1 when the request carries exactly one "Authorization: Bearer <t>" whose t is one of
+ * the tokens. Every digest is compared, so the time does not say which one matched. */
+static int authorized(const struct ctl_server *s, const struct h1_request *hr)
+{
+    struct span v = SPAN_NULL;
+    int n = 0, ok = 0;
+    unsigned char d[SHA256_DIGEST_LENGTH];
+
+    for (size_t i = 0; i < hr->nfields; i++) {
+        if (span_ieq(hr->fields[i].name, SPAN_LIT("Authorization"))) {
+            v = hr->fields[i].value;
+            n++;
+        }
+    }
+    /* auth-scheme is case-insensitive (RFC 9110 §11.1), then 1*SP, then the token. */
+    if (n != 1 || v.len < 8 || !span_ieq(span_make(v.ptr, 6), SPAN_LIT("Bearer")) ||
+        v.ptr[6] != ' ')
+        return 0;
+    struct span t = span_trim(span_make(v.ptr + 7, v.len - 7));
+    if (t.len == 0 || SHA256((const unsigned char *)t.ptr, t.len, d) == NULL)
+        return 0;
+    for (size_t i = 0; i < s->ntok; i++)
+        ok |= CRYPTO_memcmp(d, s->tok[i], sizeof d) == 0;
+    return ok;
+}
+
+/* Hands the complete request to the handler. Returns 1: conn_process() goes on (the
+ * handler may have answered already). */
+static int conn_dispatch(struct conn *c)
+{
+    struct ctl_request *q = &c->req;
+
+    q->mem[q->len] = '\0';
+    q->view = (struct ctl_request_view){
+        .method = q->mem,
+        .path = q->mem + q->o_path,
+        .query = q->mem + q->o_query,
+        .if_match = q->o_if_match == NO_OFF ? NULL : q->mem + q->o_if_match,
+        .content_type = q->o_ctype == NO_OFF ? NULL : q->mem + q->o_ctype,
+        .body = q->mem + q->o_body,
+        .body_len = q->len - q->o_body,
+    };
+    if (c->roff == c->rlen)
+        c->roff = c->rlen = 0;
+    c->state = CS_HANDLER;
+    uv_timer_stop(&c->timer);
+    c->s->handler(q, &q->view, c->s->ud);
+    return 1;
+}
+
+/* Makes room in rbuf for more of an incomplete head: compact, grow, or 431. */
+static int conn_head_room(struct conn *c)
+{
+    if (c->rlen < c->rcap)
+        return 0;
+    if (c->roff > 0) {
+        memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+        c->rlen -= c->roff;
+        c->roff = 0;
+        return 0;
+    }
+    if (c->rcap >= HEAD_MAX) {
+        conn_error(c, 431, "request head too large", NULL, 1);
+        return 0;
+    }
+    char *nb = realloc(c->rbuf, c->rcap * 2);
+    if (nb == NULL) {
+        conn_error(c, 500, "out of memory", NULL, 1);
+        return 0;
+    }
+    c->rbuf = nb;
+    c->rcap *= 2;
+    return 0;
+}
+
+/* CS_HEAD: parses a head, authenticates, and starts the body or dispatches.
+ * Returns 1 when conn_process() should go on, 0 when it waits for bytes (or closed). */
+static int conn_read_head(struct conn *c)
+{
+    struct ctl_server *s = c->s;
+    struct h1_field fields[FIELDS_MAX];
+    struct h1_request hr;
+    const char *why = NULL;
+    size_t avail = c->rlen - c->roff;
+
+    if (avail == 0) {
+        c->roff = c->rlen = 0;
+        if (c->flags & CF_EOF)
+            conn_linger(c); /* the client is done: flush what is queued, then close */
+        return 0;
+    }
+    int r = h1_parse_request(c->rbuf + c->roff, avail, &head_limits, &hr, fields, FIELDS_MAX);
+    if (r == 0) {
+        if (c->flags & CF_EOF) {
+            conn_error(c, 400, "connection closed inside a request head", NULL, 1);
+            return 0;
+        }
+        if (!(c->flags & CF_HEAD_TIMER)) {
+            c->flags |= CF_HEAD_TIMER;
+            conn_arm(c, s->idle_ms);
+        }
+        return conn_head_room(c);
+    }
+    if (r < 0) {
+        conn_error(c, -r, hr.error ? hr.error : "malformed request", NULL, 1);
+        return 0;
+    }
+    c->roff += (size_t)r; /* hr's spans stay valid: rbuf is not touched until req_fill */
+    c->flags &= ~(CF_HEAD_TIMER | CF_REQ_CLOSE | CF_REQ_HEAD);
+    if ((hr.flags & H1_F_CONN_CLOSE) || hr.minor == 0)
+        c->flags |= CF_REQ_CLOSE;
+    if (hr.method_id == H1_M_HEAD)
+        c->flags |= CF_REQ_HEAD;
+
+    int has_body = hr.body != H1_BODY_NONE;
+    size_t hint = hr.body == H1_BODY_LENGTH && hr.content_length <= s->max_body
+                      ? (size_t)hr.content_length
+                      : 0;
+    int rc = req_fill(&c->req, &hr, hint, &why);
+    if (rc != 0) {
+        conn_error(c, rc == -ENOMEM ? 500 : -rc, rc == -ENOMEM ? "out of memory" : why, NULL, 1);
+        return 0;
+    }
+    const char *path = c->req.mem + c->req.o_path;
+    if (!(hr.method_id == H1_M_GET && strcmp(path, "/v1/health") == 0) && !authorized(s, &hr)) {
+        /* The body was not read: a connection that announced one cannot go on. */
+        conn_error(c, 401, "a valid bearer token is required", "WWW-Authenticate: Bearer\r\n",
+                   has_body);
+        return 1;
+    }
+    if (!has_body)
+        return conn_dispatch(c);
+    if (hr.body == H1_BODY_LENGTH) {
+        if (hr.content_length > s->max_body) {
+            conn_error(c, 413, "request body too large", NULL, 1);
+            return 0;
+        }
+        c->req.chunked = 0;
+        c->req.body_left = hr.content_length;
+    } else {
+        c->req.chunked = 1;
+        h1_chunked_init(&c->req.ck, TRAILER_MAX);
+    }
+    if (hr.flags & H1_F_EXPECT_100) {
+        uv_buf_t b = CBUF("HTTP/1.1 100 Continue\r\n\r\n");
+        if (conn_send(c, &b, 1) != 0) {
+            conn_close(c);
+            return 0;
+        }
+    }
+    c->state = CS_BODY;
+    conn_arm(c, s->idle_ms);
+    return 1;
+}
+
+/* CS_BODY: moves body bytes from rbuf into req.mem (decoding chunked framing). Returns
+ * like conn_read_head(). */
+static int conn_read_body(struct conn *c)
+{
+    struct ctl_request *q = &c->req;
+    const char *in = c->rbuf + c->roff;
+    size_t avail = c->rlen - c->roff;
+
+    if (!q->chunked) {
+        size_t n = avail < q->body_left ? avail : (size_t)q->body_left;
+        if (n > 0)
+            memcpy(q->mem + q->len, in, n); /* reserved by req_fill */
+        q->len += n;
+        q->body_left -= n;
+        c->roff += n;
+        if (q->body_left == 0)
+            return conn_dispatch(c);
+    } else {
+        for (;;) {
+            size_t used = 0;
+            struct span d;
+            int r = h1_chunked_next(&q->ck, in, avail, &used, &d);
+            if (r < 0) {
+                conn_error(c, 400, "malformed chunked body", NULL, 1);
+                return 0;
+            }
+            in += used;
+            avail -= used;
+            c->roff += used;
+            if (r == 2)
+                return conn_dispatch(c);
+            if (r == 0)
+                break;
+            if (d.len > c->s->max_body - (q->len - q->o_body)) {
+                conn_error(c, 413, "request body too large", NULL, 1);
+                return 0;
+            }
+            if (req_reserve(q, q->len + d.len + 1) != 0) {
+                conn_error(c, 500, "out of memory", NULL, 1);
+                return 0;
+            }
+            memcpy(q->mem + q->len, d.ptr, d.len);
+            q->len += d.len;
+        }
+    }
+    /* Everything in rbuf was body: it is empty again. */
+    c->roff = c->rlen = 0;
+    if (c->flags & CF_EOF) {
+        conn_error(c, 400, "connection closed inside a request body", NULL, 1);
+        return 0;
+    }
+    conn_arm(c, c->s->idle_ms);
+    return 0;
+}
+
+static void conn_process(struct conn *c)
+{
+    c->flags |= CF_PROCESSING;
+    list_unlink(&c->resume);
+    for (;;) {
+        int more = 0;
+        if (c->flags & CF_CLOSING)
+            break;
+        if (c->state == CS_HEAD)
+            more = conn_read_head(c);
+        else if (c->state == CS_BODY)
+            more = conn_read_body(c);
+        if (!more)
+            break;
+    }
+    c->flags &= ~CF_PROCESSING;
+    if (c->state == CS_HEAD || c->state == CS_BODY) /* rbuf has room again */
+        conn_rx_resume(c);
+}
+
+/* ---- libuv callbacks ------------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    struct conn *c = h->data;
+    (void)hint;
+    if (c->state == CS_SSE || c->state == CS_LINGER || c->state == CS_DONE) {
+        *b = uv_buf_init(c->s->discard, sizeof c->s->discard);
+        return;
+    }
+    if (c->rbuf == NULL) {
+        c->rbuf = malloc(RBUF_MIN);
+        c->rcap = c->rbuf ? RBUF_MIN : 0;
+    }
+    /* An empty buffer makes libuv report UV_ENOBUFS (rbuf full, or no memory). */
+    *b = uv_buf_init(c->rbuf ? c->rbuf + c->rlen : NULL, (unsigned)(c->rcap - c->rlen));
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    struct conn *c = st->data;
+    (void)b;
+
+    if (n == 0)
+        return;
+    if (n == UV_ENOBUFS) {
+        uv_read_stop(st);
+        if (c->state == CS_HANDLER)
+            c->flags |= CF_RX_PAUSED; /* resumed after the answer */
+        else
+            conn_close(c); /* no memory for a buffer */
+        return;
+    }
+    if (n < 0) {
+        uv_read_stop(st);
+        if (n != UV_EOF) { /* reset: the client is gone (an unanswered request is dropped) */
+            conn_close(c);
+            return;
+        }
+        c->flags |= CF_EOF;
+        switch (c->state) {
+        case CS_SSE:
+            conn_close(c);
+            return; /* on_close runs from the close callback */
+        case CS_LINGER:
+            if (c->flags & CF_SHUT_DONE)
+                conn_close(c);
+            return;
+        case CS_HANDLER:
+            return; /* maybe only a half-close: the answer still goes out */
+        case CS_DONE:
+            return;
+        case CS_HEAD:
+        case CS_BODY:
+            conn_process(c);
+            return;
+        }
+        return;
+    }
+    if (c->state != CS_HEAD && c->state != CS_BODY && c->state != CS_HANDLER)
+        return; /* discarded */
+    c->rlen += (size_t)n;
+    if (c->state != CS_HANDLER) /* else parsed once the request is answered */
+        conn_process(c);
+}
+
+static void on_conn_timer(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    log_debug("control: connection timed out in state %s", conn_state_name(c->state));
+    if (c->state == CS_BODY || (c->state == CS_HEAD && (c->flags & CF_HEAD_TIMER)))
+        conn_error(c, 408, "request not received in time", NULL, 1);
+    else
+        conn_close(c); /* keep-alive idle, or the client does not finish a close */
+}
+
+static void on_kick(uv_idle_t *h)
+{
+    struct ctl_server *s = h->data;
+    struct list_node batch, *n;
+
+    /* Only what is queued now: answers given meanwhile wait for the next turn. */
+    list_init(&batch);
+    while ((n = list_first(&s->resume)) != NULL) {
+        list_unlink(n);
+        list_push_tail(&batch, n);
+    }
+    while ((n = list_first(&batch)) != NULL)
+        conn_process(container_of(n, struct conn, resume)); /* unlinks n */
+    if (!s->closing && list_empty(&s->resume))
+        uv_idle_stop(&s->kick);
+}
+
+static void on_accept(uv_stream_t *ls, int status)
+{
+    struct ctl_server *s = ls->data;
+
+    if (status < 0) {
+        log_warn("control: accept: %s", uv_strerror(status));
+        return;
+    }
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        log_error("control: out of memory accepting a connection");
+        return;
+    }
+    c->s = s;
+    list_init(&c->resume);
+    list_push_tail(&s->conns, &c->link);
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->nhandles = 2;
+    c->state = CS_HEAD;
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 ||
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1); /* answers are one write; events should not wait */
+    conn_arm(c, s->idle_ms);
+}
+
+/* ---- public API ------------------------------------------------------------------------ */
+
+static void addr_name(const struct sockaddr *sa, char *out, size_t n)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        uv_ip4_name(in, ip, sizeof ip);
+        snprintf(out, n, "%s:%u", ip, (unsigned)ntohs(in->sin_port));
+    } else if (sa != NULL && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        uv_ip6_name(in6, ip, sizeof ip);
+        snprintf(out, n, "[%s]:%u", ip, (unsigned)ntohs(in6->sin6_port));
+    } else
+        snprintf(out, n, "(address)");
+}
+
+struct ctl_server *ctl_server_start(uv_loop_t *loop, const struct ctl_server_options *o, char *err,
+                                    size_t errlen)
+{
+    char where[INET6_ADDRSTRLEN + 16];
+    int fd = -1, one = 1, r;
+
+    addr_name(o ? o->addr : NULL, where, sizeof where);
+    if (o == NULL || o->addr == NULL || o->handler == NULL) {
+        snprintf(err, errlen, "control API: no address or handler");
+        return NULL;
+    }
+    struct ctl_server *s = calloc(1, sizeof(*s));
+    if (s == NULL || ctl_server_set_tokens(s, o->tokens, o->ntokens) != 0) {
+        free(s);
+        snprintf(err, errlen, "%s: out of memory", where);
+        return NULL;
+    }
+    s->loop = loop;
+    s->max_body = o->max_body;
+    s->idle_ms = o->idle_ms ? o->idle_ms : IDLE_DEFAULT_MS;
+    s->handler = o->handler;
+    s->ud = o->ud;
+    list_init(&s->conns);
+    list_init(&s->resume);
+
+    /* bind() and listen() before any handle exists: the likely failures (address in
+     * use, not available) then need no close callback to clean up. */
+    fd = socket(o->addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, o->addr, o->addrlen) != 0 || listen(fd, BACKLOG) != 0) {
+        snprintf(err, errlen, "%s: %s", where, uv_strerror(uv_translate_sys_error(errno)));
+        if (fd >= 0)
+            close(fd);
+        free(s->tok);
+        free(s);
+        return NULL;
+    }
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    s->nhandles = 1;
+    r = uv_tcp_open(&s->listener, fd);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&s->listener, BACKLOG, on_accept);
+    if (r != 0) {
+        /* Unlikely; the server is freed by the close callback when the loop runs. */
+        snprintf(err, errlen, "%s: %s", where, uv_strerror(r));
+        s->closing = 1;
+        uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+        return NULL;
+    }
+    uv_idle_init(loop, &s->kick);
+    s->kick.data = s;
+    s->nhandles = 2;
+    return s;
+}
+
+int ctl_server_port(const struct ctl_server *s)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    int r = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
+    if (r != 0)
+        return r;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)&ss)->sin_port);
+}
+
+int ctl_server_set_tokens(struct ctl_server *s, const char *const *tokens, size_t n)
+{
+    unsigned char(*t)[SHA256_DIGEST_LENGTH] = NULL;
+
+    if (n > 0 && (t = calloc(n, sizeof(*t))) == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        /* An empty token is stored but never matches: an empty one is never presented. */
+        const char *tk = tokens[i] ? tokens[i] : "";
+        if (SHA256((const unsigned char *)tk, strlen(tk), t[i]) == NULL) {
+            free(t);
+            return -ENOMEM;
+        }
+    }
+    free(s->tok);
+    s->tok = t;
+    s->ntok = n;
+    return 0;
+}
+
+void ctl_respond(struct ctl_request *req, int status, const char *extra_headers,
+                 const char *content_type, const char *body, size_t len)
+{
+    struct conn *c = container_of(req, struct conn, req);
+
+    assert(c->state == CS_HANDLER);
+    if (c->flags & CF_CLOSING) {
+        conn_drop_answer(c);
+        return;
+    }
+    if (status < 200 || status > 999) {
+        log_error("control: handler answered with status %d", status);
+        status = 500;
+        extra_headers = content_type = NULL;
+        len = 0;
+    }
+    conn_answer(c, status, extra_headers, content_type, body, len, 0);
+}
+
+void ctl_respond_json(struct ctl_request *req, int status, const char *extra_headers,
+                      const char *json)
+{
+    ctl_respond(req, status, extra_headers, "application/json", json, json ? strlen(json) : 0);
+}
+
+void ctl_respond_error(struct ctl_request *req, int status, const char *code, const char *message,
+                       const char *details_json)
+{
+    char *b =
+        error_body(code ? code : "error", message ? message : reason_phrase(status), details_json);
+    ctl_respond(req, status, NULL, "application/json", b ? b : oom_body,
+                b ? strlen(b) : sizeof(oom_body) - 1);
+    free(b);
+}
+
+struct ctl_sse *ctl_sse_begin(struct ctl_request *req, ctl_sse_close_cb on_close, void *ud)
+{
+    static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                               "Cache-Control: no-cache\r\nConnection: keep-alive\r\n\r\n";
+    struct conn *c = container_of(req, struct conn, req);
+    uv_buf_t b = CBUF(head);
+
+    assert(c->state == CS_HANDLER);
+    if (c->flags & (CF_CLOSING | CF_EOF)) { /* nobody left to stream to */
+        conn_drop_answer(c);
+        return NULL;
+    }
+    c->state = CS_SSE;
+    c->sse.on_close = on_close;
+    c->sse.ud = ud;
+    uv_timer_stop(&c->timer);
+    list_unlink(&c->resume);
+    /* A stream lives long and reads nothing: give its buffers back. */
+    free(c->rbuf);
+    free(c->req.mem);
+    c->rbuf = c->req.mem = NULL;
+    c->roff = c->rlen = c->rcap = c->req.len = c->req.cap = 0;
+    if (conn_send(c, &b, 1) != 0) {
+        c->flags |= CF_SSE_QUIET;
+        conn_close(c);
+        return NULL;
+    }
+    conn_rx_resume(c); /* reading goes on (into s->discard) only to see the client leave */
+    return &c->sse;
+}
+
+int ctl_sse_send(struct ctl_sse *ss, uint64_t id, const char *event, const char *data)
+{
+    struct conn *c = container_of(ss, struct conn, sse);
+    char idl[48];
+    uv_buf_t b[7];
+    unsigned nb = 0;
+    size_t total = 0;
+
+    if (c->state != CS_SSE || (c->flags & (CF_CLOSING | CF_SSE_QUIET)))
+        return -1;
+    assert(strchr(data, '\n') == NULL && (event == NULL || strchr(event, '\n') == NULL));
+    int n = snprintf(idl, sizeof idl, "id: %" PRIu64 "\n", id);
+    b[nb++] = uv_buf_init(idl, (unsigned)n);
+    if (event != NULL) {
+        b[nb++] = CBUF("event: ");
+        b[nb++] = uv_buf_init((char *)event, (unsigned)strlen(event));
+        b[nb++] = CBUF("\n");
+    }
+    b[nb++] = CBUF("data: ");
+    b[nb++] = uv_buf_init((char *)data, (unsigned)strlen(data));
+    b[nb++] = CBUF("\n\n");
+    for (unsigned i = 0; i < nb; i++)
+        total += b[i].len;
+    /* A client that does not read would otherwise make us hold every event forever. */
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + total > SSE_QUEUE_MAX) {
+        log_warn("control: event stream client is %zu bytes behind; ending the stream",
+                 uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp));
+        conn_close(c);
+        return -1;
+    }
+    if (conn_send(c, b, nb) != 0) {
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+void ctl_sse_end(struct ctl_sse *ss)
+{
+    struct conn *c = container_of(ss, struct conn, sse);
+    c->flags |= CF_SSE_QUIET;
+    if (c->state == CS_SSE && !(c->flags & CF_CLOSING))
+        conn_linger(c); /* the queued events go out first, then FIN */
+}
+
+void ctl_server_close(struct ctl_server *s)
+{
+    struct list_node *n, *next;
+
+    s->closing = 1;
+    uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+    uv_close((uv_handle_t *)&s->kick, on_server_handle_closed);
+    for (n = s->conns.next; n != &s->conns; n = next) {
+        struct conn *c = container_of(n, struct conn, link);
+        next = n->next;
+        if (!(c->flags & CF_CLOSING))
+            conn_close(c);
+        else if (c->nhandles == 0 && c->state == CS_HANDLER)
+            conn_free(c); /* client gone, answer never came: nobody will free it */
+    }
+}
