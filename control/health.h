@@ -9,7 +9,8 @@
  * arrives within timeout; TCP checks pass when connect() succeeds within timeout. Each
  * attempt is bounded by timeout; attempts start interval apart (the first one at once).
  *
- * A target starts unhealthy. healthy_threshold consecutive passes make it healthy;
+ * A target starts unhealthy (or healthy with spec.start_healthy). healthy_threshold
+ * consecutive passes make it healthy;
  * unhealthy_threshold consecutive failures make it unhealthy again. The callback runs
  * only on a transition (and never from inside health_check_start).
  *
@@ -50,7 +51,9 @@ struct health_check;
 typedef void (*health_cb)(struct health_check *hc, int healthy, const char *detail,
                           void *ud);
 
-/* Starts checking sa (copied). Returns NULL on allocation failure. */
+/* Starts checking sa (copied). Returns NULL on allocation failure or an invalid spec
+ * (zero interval/timeout/threshold, a path not starting with '/', control characters or
+ * spaces in path or host) or address. */
 struct health_check *health_check_start(uv_loop_t *loop, const struct sockaddr *sa,
                                         socklen_t salen, const struct health_spec *spec,
                                         health_cb cb, void *ud);
@@ -58,7 +61,7 @@ struct health_check *health_check_start(uv_loop_t *loop, const struct sockaddr *
 /* 1 when the target is currently healthy. */
 int health_check_healthy(const struct health_check *hc);
 
-/* Stops checking; see Ownership above. NULL is allowed. */
+/* Stops checking; see Ownership above. Call it exactly once per check; NULL is allowed. */
 void health_check_stop(struct health_check *hc);
 
 #endif

@@ -136,8 +136,12 @@ static int parse_health(struct msvc *s, json_t *h, struct model_err *e)
         s->hkind = (enum mhealth)k;
     }
     if (path != NULL) {
-        if (path[0] != '/' || strpbrk(path, " \r\n\t") != NULL)
-            return bad(e, "health.path", "%s: %s", "must start with / and contain no spaces");
+        int ok = path[0] == '/';
+        for (const char *c = path; ok && *c; c++)
+            ok = (unsigned char)*c > 0x20 && *c != 0x7f;
+        if (!ok)
+            return bad(e, "health.path", "%s: %s",
+                       "must start with / and contain no spaces or control characters");
         snprintf(s->hspec.path, sizeof s->hspec.path, "%s", path);
     }
     v = s->hspec.interval_ms;

@@ -272,6 +272,13 @@ int store_load(struct store *s, json_t **services, uint64_t *generation, char *e
     do
         r.fd = open(s->path, O_RDONLY | O_CLOEXEC);
     while (r.fd < 0 && errno == EINTR);
+    if (r.fd < 0 && errno == ENOENT && access(s->prev, F_OK) == 0) {
+        /* PATH gone but its previous copy here: someone moved the state away. Starting
+         * empty would let the next commit bury it, so the operator decides. */
+        fail(err, errlen, "%s: missing, but %s exists: restore it (mv %s %s) or remove it "
+             "to start with an empty state", s->path, s->prev, s->prev, s->path);
+        return -1;
+    }
     if (r.fd < 0 && errno == ENOENT) {
         /* Fresh start. Nothing is created here: load never writes. */
         loaded = json_object();

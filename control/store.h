@@ -20,7 +20,9 @@
  * Loading refuses anything that is not a complete, well-formed document of this format
  * (truncated, not JSON, wrong format/version, wrong types) with an error naming the file,
  * line and column, and never writes over it: the operator decides (the message points at
- * PATH.prev). A missing PATH is a fresh start (empty state, generation 0).
+ * PATH.prev). A missing PATH is a fresh start (empty state, generation 0), unless
+ * PATH.prev exists (the state was moved away): that is refused too. store_commit before a
+ * successful store_load is refused (it would overwrite a file it never read).
  *
  * Threads: a store is used by the control thread only. Commits block on fsync; the
  * control thread is never a data-plane thread, so workers are not affected.

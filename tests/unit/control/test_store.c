@@ -389,6 +389,29 @@ static void test_prev_holds_the_previous_document(void **state)
     store_close(s);
 }
 
+static void test_missing_file_with_a_previous_copy_is_refused(void **state)
+{
+    struct fx *fx = *state;
+    json_t *services;
+    uint64_t gen;
+    struct store *s = loaded_store(fx, &services, &gen);
+
+    json_decref(services);
+    commit_ok(fx, s, 1, "p/e/a", "{\"v\":1}");
+    commit_ok(fx, s, 2, "p/e/b", "{\"v\":2}");
+    store_close(s);
+    assert_int_equal(unlink(fx->path), 0); /* the operator moved the state away */
+
+    s = store_open_file(fx->path, fx->err, sizeof fx->err);
+    assert_non_null(s);
+    assert_int_equal(store_load(s, &services, &gen, fx->err, sizeof fx->err), -1);
+    assert_null(services);
+    assert_non_null(strstr(fx->err, fx->prev));
+    assert_true(exists(fx->prev));
+    assert_false(exists(fx->path));
+    store_close(s);
+}
+
 static void test_document_is_compact_sorted_and_of_the_stated_format(void **state)
 {
     struct fx *fx = *state;
@@ -836,6 +859,7 @@ int main(void)
         T(test_commits_continue_from_the_loaded_state),
         T(test_delete_removes_the_key),
         T(test_prev_holds_the_previous_document),
+        T(test_missing_file_with_a_previous_copy_is_refused),
         T(test_document_is_compact_sorted_and_of_the_stated_format),
         T(test_largest_generation_round_trips_and_one_more_is_refused),
         T(test_loaded_services_are_the_callers_own_object),
