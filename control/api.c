@@ -45,6 +45,7 @@ struct control_api {
     struct router     *router;
     struct list_node   waiting; /* struct waiting_promote */
     struct list_node   streams; /* struct event_stream */
+    int                rechecking, recheck_again; /* waiting_recheck is not re-entered */
 };
 
 /* --- answers ---------------------------------------------------------------------------- */
@@ -245,12 +246,26 @@ static void promote(struct control_api *a, struct ctl_request *req,
  * gone: the promote then answers 404). */
 static void waiting_recheck(struct control_api *a)
 {
-    struct list_node *it, *tmp;
-    list_for_each_safe(it, tmp, &a->waiting) {
-        struct waiting_promote *w = container_of(it, struct waiting_promote, link);
-        if (model_deployment_ready(a->model, w->seg[0], w->seg[1], w->seg[2], w->seg[3]) != 0)
-            waiting_finish(w);
+    /* A promote that runs here emits an event, which lands here again: note it and go
+     * round once more instead of walking the list from inside its own walk. */
+    if (a->rechecking) {
+        a->recheck_again = 1;
+        return;
     }
+    a->rechecking = 1;
+    do {
+        a->recheck_again = 0;
+        struct list_node *it, *tmp;
+        list_for_each_safe(it, tmp, &a->waiting) {
+            struct waiting_promote *w = container_of(it, struct waiting_promote, link);
+            if (model_deployment_ready(a->model, w->seg[0], w->seg[1], w->seg[2], w->seg[3]) != 0) {
+                waiting_finish(w);
+                a->recheck_again = 1; /* the list may have changed under tmp */
+                break;
+            }
+        }
+    } while (a->recheck_again);
+    a->rechecking = 0;
 }
 
 /* --- events ------------------------------------------------------------------------------- */

@@ -77,7 +77,6 @@ struct model {
     uint64_t             generation;
     uint64_t             seq;      /* last deployment seq given out */
     uint64_t             serial;   /* route tags: runtime only */
-    size_t               nhosts;   /* hosts inserted in the route table */
     int                  loading;  /* model_load: active targets start trusted */
 };
 
@@ -117,7 +116,8 @@ struct svc_rt {
 struct claim {
     char     svc_key[3 * MODEL_NAME_MAX + 3];
     char     dep_id[MODEL_ID_MAX + 1];
-    uint32_t port; /* 1-based public port number */
+    uint32_t port;   /* 1-based public port number */
+    uint8_t  routed; /* in the route table (http services only) */
 };
 
 /* model_codec.c */

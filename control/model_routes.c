@@ -361,8 +361,7 @@ static void host_set(struct model *m, const char *host, int want, int routed,
     if (!want) {
         if (c == NULL)
             return;
-        if (route_table_remove(t, host, len) == 0)
-            m->nhosts--;
+        route_table_remove(t, host, len);
         free(strmap_del(m->claims, host));
         return;
     }
@@ -377,16 +376,14 @@ static void host_set(struct model *m, const char *host, int want, int routed,
     snprintf(c->svc_key, sizeof c->svc_key, "%s", svc_key);
     snprintf(c->dep_id, sizeof c->dep_id, "%s", dep_id);
     c->port = port;
+    c->routed = (uint8_t)routed;
     if (!routed) {
-        if (route_table_remove(t, host, len) == 0)
-            m->nhosts--;
+        route_table_remove(t, host, len);
         return;
     }
     int rc = route_table_repoint(t, host, len, g, port - 1);
     if (rc == -ENOENT) {
         rc = route_table_insert(t, host, len, g, port - 1);
-        if (rc == 0)
-            m->nhosts++;
     }
     if (rc != 0)
         log_error("host %s: cannot route: %s", host, strerror(-rc));
@@ -404,7 +401,7 @@ static void stable_sync(struct model *m, const struct msvc *s, int want_all)
         int want = want_all && n <= s->npublic;
         if (!want && c == NULL)
             continue;
-        if (want && c != NULL && c->port == n && s->proto == PROTO_HTTP)
+        if (want && c != NULL && c->port == n && c->routed == (s->proto == PROTO_HTTP))
             continue; /* already there, through the same group */
         host_set(m, host, want, s->proto == PROTO_HTTP, s->key, "", n,
                  s->rt ? s->rt->stable : NULL);
@@ -445,7 +442,8 @@ static void commit_sync(struct model *m, const struct msvc *ref, const char *id7
         if (!want && c == NULL)
             continue;
         if (want && c != NULL && strcmp(c->svc_key, best_s->key) == 0 &&
-            strcmp(c->dep_id, best->id) == 0 && c->port == n && best_s->proto == PROTO_HTTP)
+            strcmp(c->dep_id, best->id) == 0 && c->port == n &&
+            c->routed == (best_s->proto == PROTO_HTTP))
             continue;
         host_set(m, host, want, want && best_s->proto == PROTO_HTTP,
                  want ? best_s->key : "", want ? best->id : "", n,
