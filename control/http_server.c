@@ -1,22 +1,15 @@
 /*
- * http_server: the control API's HTTP/1.1 server (contract in http_server.h, CONTRACT §2).
+ * http_server: the control API's HTTP/1.1 server (contract in http_server.h, CONTRACT §2):
+ * the listener, each connection's lifetime and timer, writing answers and event streams,
+ * and the contract's functions. Reading a request (parsing, authentication, the body,
+ * handing it to the handler) is in http_request.c; the types both files share are in
+ * http_server_internal.h.
  *
- * How bytes flow through a connection:
- *   rbuf (4 KiB, grown to HEAD_MAX while a head is incomplete) receives what the client
- *   sends. Once a head parses (router/h1_parse.h, the data plane's strict parser), the
- *   strings the handler will see (method, decoded path, query, If-Match, Content-Type)
- *   are copied into the request's own buffer (req.mem), the caller is authenticated, and
- *   the body is moved from rbuf into req.mem behind the strings (de-chunked on the way),
- *   so rbuf never holds more than a head. The handler's view points only into req.mem:
- *   while the handler holds a request, rbuf can keep receiving (pipelined bytes, EOF)
- *   without moving anything the view points at. rbuf is only read into its free tail
- *   then; when it is full, reading pauses until the answer.
- *
- * One request at a time: nothing after a dispatched head is parsed until that request
- * is answered, so answers leave in request order. An answer given later than the
- * handler call (a promote waiting for health) makes the connection parse what waited
- * in rbuf on the next loop turn (s->kick), never from inside ctl_respond(), so the
- * handler is never re-entered from the caller's own stack.
+ * Answers leave in request order (http_request.c parses nothing after a dispatched head
+ * until it is answered). An answer given later than the handler call (a promote waiting
+ * for health) makes the connection parse what waited in rbuf on the next loop turn
+ * (s->kick), never from inside ctl_respond(), so the handler is never re-entered from
+ * the caller's own stack.
  *
  * Ownership: the server owns its connections (s->conns); a connection owns rbuf,
  * req.mem and two handles (tcp, timer). It is freed once both handles have closed and
@@ -30,6 +23,7 @@
  * or the connection streams events.
  */
 #include "control/http_server.h"
+#include "control/http_server_internal.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -42,83 +36,20 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include "router/base/list.h"
 #include "router/base/log.h"
-#include "router/base/span.h"
-#include "router/h1_parse.h"
 
-#define HEAD_MAX        16384u      /* bytes of a request head with its CRLFCRLF; over → 431 */
-#define REQ_LINE_MAX    8192u       /* bytes of the request line; over → 414 */
-#define FIELDS_MAX      64u         /* header fields per request; over → 431 */
-#define RBUF_MIN        4096u       /* first size of rbuf; doubled up to HEAD_MAX for big heads */
-#define TRAILER_MAX     4096u       /* bytes of chunked trailers (validated, then dropped) */
 #define SSE_QUEUE_MAX   (4u << 20)  /* bytes queued to a stream client before it is cut */
 #define LINGER_MS       2000u       /* lingering close: how long to drain a client after our FIN */
 #define RQ_KEEP_MAX     (64u << 10) /* a request buffer above this is freed, not reused */
 #define IDLE_DEFAULT_MS 30000u      /* idle_ms == 0 in the options */
 #define BACKLOG         128
-#define NO_OFF          ((size_t)-1) /* an absent optional string in struct ctl_request */
-
-static const struct h1_limits head_limits = {REQ_LINE_MAX, HEAD_MAX, FIELDS_MAX};
 
 /* Served when the JSON error body itself cannot be built (out of memory). */
 static const char oom_body[] =
     "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\",\"details\":{}}}";
-
-enum conn_state {
-    CS_HEAD,    /* waiting for a request head (keep-alive idle included) */
-    CS_BODY,    /* head accepted and authorised; the body moves from rbuf to req.mem */
-    CS_HANDLER, /* the handler holds the request; nothing more is parsed */
-    CS_SSE,     /* the answer is an event stream; client bytes are discarded */
-    CS_LINGER,  /* last answer queued, FIN requested; discarding until EOF or LINGER_MS */
-    CS_DONE,    /* nothing left to do; the handles are closing */
-};
-
-#define CF_CLOSING    0x01u  /* uv_close() called on both handles */
-#define CF_EOF        0x02u  /* the client sent FIN */
-#define CF_RX_PAUSED  0x04u  /* reading stopped: rbuf full while the handler holds a request */
-#define CF_PROCESSING 0x08u  /* inside conn_process(): it goes on after an answer itself */
-#define CF_HEAD_TIMER 0x10u  /* part of a head arrived: its deadline runs */
-#define CF_REQ_CLOSE  0x20u  /* close after this answer (Connection: close, HTTP/1.0) */
-#define CF_REQ_HEAD   0x40u  /* this request is HEAD: answers carry no body */
-#define CF_SSE_QUIET  0x80u  /* ctl_sse_end() was called: on_close must not run */
-#define CF_SHUT_DONE  0x100u /* our FIN went out (uv_shutdown completed) */
-
-/* One request; embedded in its connection (there is at most one at a time). */
-struct ctl_request {
-    char *mem; /* "method\0path\0query\0[if-match\0][content-type\0]body\0" */
-    size_t len, cap;
-    /* where each string starts in mem; NO_OFF: absent */
-    size_t o_path, o_query, o_if_match, o_ctype, o_body;
-    uint64_t body_left; /* Content-Length bytes not yet read */
-    int chunked;
-    struct h1_chunked ck;
-    struct ctl_request_view view; /* what the handler got; valid until the answer */
-};
-
-struct ctl_sse {
-    ctl_sse_close_cb on_close;
-    void *ud;
-};
-
-struct conn {
-    struct list_node link;   /* in s->conns until freed */
-    struct list_node resume; /* in s->resume while buffered bytes wait for a parse */
-    struct ctl_server *s;
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    uv_shutdown_t shut;
-    enum conn_state state;
-    uint32_t flags; /* CF_* */
-    int nhandles;   /* handles whose close callback has not run yet */
-    char *rbuf;
-    size_t roff, rlen, rcap; /* unparsed bytes are rbuf[roff, rlen) */
-    struct ctl_request req;
-    struct ctl_sse sse;
-};
 
 /* A queued write: the bytes uv_try_write() could not send at once, copied. */
 struct wreq {
@@ -126,28 +57,6 @@ struct wreq {
     char data[];
 };
 
-struct ctl_server {
-    uv_loop_t *loop;
-    uv_tcp_t listener;
-    uv_idle_t kick; /* runs conn_process() for s->resume on the next turn */
-    int nhandles;   /* listener and kick, until their close callbacks */
-    int closing;
-    struct list_node conns;
-    struct list_node resume;
-    size_t max_body;
-    uint32_t idle_ms;
-    ctl_handler handler;
-    void *ud;
-    /* SHA-256 of each token: comparing digests takes the same time whatever the
-     * configured tokens' lengths, so timing reveals neither a token nor its length. */
-    unsigned char (*tok)[SHA256_DIGEST_LENGTH];
-    size_t ntok;
-    char discard[4096]; /* read target for bytes that are thrown away */
-};
-
-static void conn_process(struct conn *c);
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
 static void on_kick(uv_idle_t *h);
 
 static const char *conn_state_name(enum conn_state st)
@@ -291,7 +200,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
     conn_free(c);
 }
 
-static void conn_close(struct conn *c)
+void ctl_conn_close(struct conn *c)
 {
     if (c->flags & CF_CLOSING)
         return;
@@ -308,27 +217,17 @@ static void conn_drop_answer(struct conn *c)
     if (c->nhandles == 0)
         conn_free(c);
     else
-        conn_close(c); /* no-op when closing: on_conn_handle_closed() frees it */
+        ctl_conn_close(c); /* no-op when closing: on_conn_handle_closed() frees it */
 }
 
 static void on_conn_timer(uv_timer_t *t);
 
-static void conn_arm(struct conn *c, uint64_t ms)
+void ctl_conn_arm(struct conn *c, uint64_t ms)
 {
     uv_timer_start(&c->timer, on_conn_timer, ms, 0);
 }
 
-/* Restarts reading that a full rbuf stopped (CF_RX_PAUSED). */
-static void conn_rx_resume(struct conn *c)
-{
-    if ((c->flags & (CF_CLOSING | CF_EOF | CF_RX_PAUSED)) != CF_RX_PAUSED)
-        return;
-    c->flags &= ~CF_RX_PAUSED;
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-        conn_close(c);
-}
-
-/* Asks for conn_process() on the next loop turn (bytes or EOF wait in rbuf). */
+/* Asks for ctl_conn_process() on the next loop turn (bytes or EOF wait in rbuf). */
 static void conn_kick(struct conn *c)
 {
     struct ctl_server *s = c->s;
@@ -345,13 +244,13 @@ static void on_write(uv_write_t *w, int status)
     free(container_of(w, struct wreq, w));
     if (status < 0 && status != UV_ECANCELED) {
         log_debug("control: write: %s", uv_strerror(status));
-        conn_close(c); /* a stream then reports on_close */
+        ctl_conn_close(c); /* a stream then reports on_close */
     }
 }
 
 /* Writes bufs in order after what is already queued: uv_try_write() first, and only the
  * remainder is copied into one queued write. Returns 0 or a negative error. */
-static int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned n)
+int ctl_conn_send(struct conn *c, const uv_buf_t *bufs, unsigned n)
 {
     size_t total = 0, done = 0, at = 0;
 
@@ -386,8 +285,6 @@ static int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned n)
     return r;
 }
 
-#define CBUF(lit) uv_buf_init((char *)(lit), (unsigned)(sizeof(lit) - 1))
-
 static int conn_write_response(struct conn *c, int status, const char *extra, const char *ctype,
                                const char *body, size_t len, int close)
 {
@@ -412,7 +309,7 @@ static int conn_write_response(struct conn *c, int status, const char *extra, co
     b[nb++] = close ? CBUF("Connection: close\r\n\r\n") : CBUF("\r\n");
     if (len > 0 && !no_len && !(c->flags & CF_REQ_HEAD))
         b[nb++] = uv_buf_init((char *)body, (unsigned)len);
-    return conn_send(c, b, nb);
+    return ctl_conn_send(c, b, nb);
 }
 
 /* ---- after an answer ------------------------------------------------------------------- */
@@ -422,24 +319,24 @@ static void on_shutdown(uv_shutdown_t *r, int status)
     struct conn *c = r->handle->data;
     c->flags |= CF_SHUT_DONE;
     if (status < 0 || (c->flags & CF_EOF))
-        conn_close(c);
+        ctl_conn_close(c);
 }
 
 /* Lingering close: FIN after the queued answer, then read and discard until the
  * client's EOF or LINGER_MS. Closing with unread bytes (a body we refused) would make
  * the kernel send a reset, which can destroy the answer before the client reads it. */
-static void conn_linger(struct conn *c)
+void ctl_conn_linger(struct conn *c)
 {
     struct ctl_server *s = c->s;
     c->state = CS_LINGER;
     list_unlink(&c->resume);
     c->roff = c->rlen = 0;
     if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
-        conn_close(c);
+        ctl_conn_close(c);
         return;
     }
-    conn_arm(c, s->idle_ms < LINGER_MS ? s->idle_ms : LINGER_MS);
-    conn_rx_resume(c); /* discarding, to see the client's EOF */
+    ctl_conn_arm(c, s->idle_ms < LINGER_MS ? s->idle_ms : LINGER_MS);
+    ctl_conn_rx_resume(c); /* discarding, to see the client's EOF */
 }
 
 static void req_reset(struct ctl_request *q)
@@ -457,14 +354,14 @@ static void conn_next(struct conn *c, int keep)
 {
     req_reset(&c->req);
     if (!keep) {
-        conn_linger(c);
+        ctl_conn_linger(c);
         return;
     }
     c->state = CS_HEAD;
     c->flags &= ~(CF_HEAD_TIMER | CF_REQ_CLOSE | CF_REQ_HEAD);
     if (c->roff == c->rlen)
         c->roff = c->rlen = 0;
-    conn_arm(c, c->s->idle_ms);
+    ctl_conn_arm(c, c->s->idle_ms);
     if (!(c->flags & CF_PROCESSING) && (c->rlen > c->roff || (c->flags & (CF_EOF | CF_RX_PAUSED))))
         conn_kick(c);
 }
@@ -480,15 +377,15 @@ static void conn_answer(struct conn *c, int status, const char *extra, const cha
 
     if (conn_write_response(c, status, extra, ctype, body, len, !keep) != 0) {
         c->state = CS_DONE;
-        conn_close(c);
+        ctl_conn_close(c);
         return;
     }
     conn_next(c, keep);
 }
 
 /* The server's own error answers (before the handler saw the request). */
-static void conn_error(struct conn *c, int status, const char *message, const char *extra,
-                       int force_close)
+void ctl_conn_error(struct conn *c, int status, const char *message, const char *extra,
+                    int force_close)
 {
     char *b = error_body(error_code(status), message, NULL);
     log_debug("control: %d %s", status, message);
@@ -497,417 +394,16 @@ static void conn_error(struct conn *c, int status, const char *message, const ch
     free(b);
 }
 
-/* ---- reading a request ----------------------------------------------------------------- */
-
-static int req_reserve(struct ctl_request *q, size_t need)
-{
-    if (need <= q->cap)
-        return 0;
-    size_t ncap = q->cap ? q->cap : 256;
-    while (ncap < need)
-        ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-    char *m = realloc(q->mem, ncap);
-    if (m == NULL)
-        return -ENOMEM;
-    q->mem = m;
-    q->cap = ncap;
-    return 0;
-}
-
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch = ascii_lower(ch);
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* Percent-decodes in into out (room for in.len bytes). Returns the length, or -1 for an
- * invalid escape or one that decodes to NUL (it would cut the handler's string short). */
-static int pct_decode(struct span in, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < in.len; i++) {
-        char ch = in.ptr[i];
-        if (ch == '%') {
-            if (in.len - i < 3)
-                return -1;
-            int hi = hexval(in.ptr[i + 1]), lo = hexval(in.ptr[i + 2]);
-            if (hi < 0 || lo < 0 || (hi | lo) == 0)
-                return -1;
-            ch = (char)(hi << 4 | lo);
-            i += 2;
-        }
-        out[o++] = ch;
-    }
-    return (int)o;
-}
-
-static void put_str(struct ctl_request *q, struct span v)
-{
-    if (v.len > 0)
-        memcpy(q->mem + q->len, v.ptr, v.len);
-    q->len += v.len;
-    q->mem[q->len++] = '\0';
-}
-
-/* Copies what the handler sees into q->mem (the head's bytes in rbuf are then free to go)
- * and reserves room for body_hint bytes of body. Returns 0, -400 with *why, or -ENOMEM. */
-static int req_fill(struct ctl_request *q, const struct h1_request *hr, size_t body_hint,
-                    const char **why)
-{
-    struct span ifm = SPAN_NULL, ct = SPAN_NULL, path = hr->path, query = SPAN_NULL;
-    int nifm = 0, nct = 0;
-
-    for (size_t i = 0; i < hr->nfields; i++) {
-        const struct h1_field *f = &hr->fields[i];
-        if (span_ieq(f->name, SPAN_LIT("If-Match"))) {
-            ifm = f->value;
-            nifm++;
-        } else if (span_ieq(f->name, SPAN_LIT("Content-Type"))) {
-            ct = f->value;
-            nct++;
-        }
-    }
-    if (nifm > 1 || nct > 1) {
-        *why = nifm > 1 ? "duplicate If-Match" : "duplicate Content-Type";
-        return -400;
-    }
-    const char *qm = memchr(path.ptr, '?', path.len);
-    if (qm != NULL) {
-        query = span_make(qm + 1, path.len - (size_t)(qm + 1 - path.ptr));
-        path.len = (size_t)(qm - path.ptr);
-    }
-    size_t strs = hr->method.len + path.len + query.len + ifm.len + ct.len + 6;
-    if (body_hint > SIZE_MAX - strs || req_reserve(q, strs + body_hint) != 0)
-        return -ENOMEM;
-    q->len = 0;
-    put_str(q, hr->method);
-    q->o_path = q->len;
-    int n = pct_decode(path, q->mem + q->len);
-    if (n < 0) {
-        *why = "invalid percent-escape (or %00) in the path";
-        return -400;
-    }
-    q->len += (size_t)n;
-    q->mem[q->len++] = '\0';
-    q->o_query = q->len;
-    put_str(q, query);
-    q->o_if_match = nifm ? q->len : NO_OFF;
-    if (nifm)
-        put_str(q, ifm);
-    q->o_ctype = nct ? q->len : NO_OFF;
-    if (nct)
-        put_str(q, ct);
-    q->o_body = q->len;
-    q->mem[q->len] = '\0';
-    return 0;
-}
-
-/* 1 when the request carries exactly one "Authorization: Bearer <t>" whose t is one of
- * the tokens. Every digest is compared, so the time does not say which one matched. */
-static int authorized(const struct ctl_server *s, const struct h1_request *hr)
-{
-    struct span v = SPAN_NULL;
-    int n = 0, ok = 0;
-    unsigned char d[SHA256_DIGEST_LENGTH];
-
-    for (size_t i = 0; i < hr->nfields; i++) {
-        if (span_ieq(hr->fields[i].name, SPAN_LIT("Authorization"))) {
-            v = hr->fields[i].value;
-            n++;
-        }
-    }
-    /* auth-scheme is case-insensitive (RFC 9110 §11.1), then 1*SP, then the token. */
-    if (n != 1 || v.len < 8 || !span_ieq(span_make(v.ptr, 6), SPAN_LIT("Bearer")) ||
-        v.ptr[6] != ' ')
-        return 0;
-    struct span t = span_trim(span_make(v.ptr + 7, v.len - 7));
-    if (t.len == 0 || SHA256((const unsigned char *)t.ptr, t.len, d) == NULL)
-        return 0;
-    for (size_t i = 0; i < s->ntok; i++)
-        ok |= CRYPTO_memcmp(d, s->tok[i], sizeof d) == 0;
-    return ok;
-}
-
-/* Hands the complete request to the handler. Returns 1: conn_process() goes on (the
- * handler may have answered already). */
-static int conn_dispatch(struct conn *c)
-{
-    struct ctl_request *q = &c->req;
-
-    q->mem[q->len] = '\0';
-    q->view = (struct ctl_request_view){
-        .method = q->mem,
-        .path = q->mem + q->o_path,
-        .query = q->mem + q->o_query,
-        .if_match = q->o_if_match == NO_OFF ? NULL : q->mem + q->o_if_match,
-        .content_type = q->o_ctype == NO_OFF ? NULL : q->mem + q->o_ctype,
-        .body = q->mem + q->o_body,
-        .body_len = q->len - q->o_body,
-    };
-    if (c->roff == c->rlen)
-        c->roff = c->rlen = 0;
-    c->state = CS_HANDLER;
-    uv_timer_stop(&c->timer);
-    c->s->handler(q, &q->view, c->s->ud);
-    return 1;
-}
-
-/* Makes room in rbuf for more of an incomplete head: compact, grow, or 431. */
-static int conn_head_room(struct conn *c)
-{
-    if (c->rlen < c->rcap)
-        return 0;
-    if (c->roff > 0) {
-        memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
-        c->rlen -= c->roff;
-        c->roff = 0;
-        return 0;
-    }
-    if (c->rcap >= HEAD_MAX) {
-        conn_error(c, 431, "request head too large", NULL, 1);
-        return 0;
-    }
-    char *nb = realloc(c->rbuf, c->rcap * 2);
-    if (nb == NULL) {
-        conn_error(c, 500, "out of memory", NULL, 1);
-        return 0;
-    }
-    c->rbuf = nb;
-    c->rcap *= 2;
-    return 0;
-}
-
-/* CS_HEAD: parses a head, authenticates, and starts the body or dispatches.
- * Returns 1 when conn_process() should go on, 0 when it waits for bytes (or closed). */
-static int conn_read_head(struct conn *c)
-{
-    struct ctl_server *s = c->s;
-    struct h1_field fields[FIELDS_MAX];
-    struct h1_request hr;
-    const char *why = NULL;
-    size_t avail = c->rlen - c->roff;
-
-    if (avail == 0) {
-        c->roff = c->rlen = 0;
-        if (c->flags & CF_EOF)
-            conn_linger(c); /* the client is done: flush what is queued, then close */
-        return 0;
-    }
-    int r = h1_parse_request(c->rbuf + c->roff, avail, &head_limits, &hr, fields, FIELDS_MAX);
-    if (r == 0) {
-        if (c->flags & CF_EOF) {
-            conn_error(c, 400, "connection closed inside a request head", NULL, 1);
-            return 0;
-        }
-        if (!(c->flags & CF_HEAD_TIMER)) {
-            c->flags |= CF_HEAD_TIMER;
-            conn_arm(c, s->idle_ms);
-        }
-        return conn_head_room(c);
-    }
-    if (r < 0) {
-        conn_error(c, -r, hr.error ? hr.error : "malformed request", NULL, 1);
-        return 0;
-    }
-    c->roff += (size_t)r; /* hr's spans stay valid: rbuf is not touched until req_fill */
-    c->flags &= ~(CF_HEAD_TIMER | CF_REQ_CLOSE | CF_REQ_HEAD);
-    if ((hr.flags & H1_F_CONN_CLOSE) || hr.minor == 0)
-        c->flags |= CF_REQ_CLOSE;
-    if (hr.method_id == H1_M_HEAD)
-        c->flags |= CF_REQ_HEAD;
-
-    int has_body = hr.body != H1_BODY_NONE;
-    size_t hint = hr.body == H1_BODY_LENGTH && hr.content_length <= s->max_body
-                      ? (size_t)hr.content_length
-                      : 0;
-    int rc = req_fill(&c->req, &hr, hint, &why);
-    if (rc != 0) {
-        conn_error(c, rc == -ENOMEM ? 500 : -rc, rc == -ENOMEM ? "out of memory" : why, NULL, 1);
-        return 0;
-    }
-    const char *path = c->req.mem + c->req.o_path;
-    if (!(hr.method_id == H1_M_GET && strcmp(path, "/v1/health") == 0) && !authorized(s, &hr)) {
-        /* The body was not read: a connection that announced one cannot go on. */
-        conn_error(c, 401, "a valid bearer token is required", "WWW-Authenticate: Bearer\r\n",
-                   has_body);
-        return 1;
-    }
-    if (!has_body)
-        return conn_dispatch(c);
-    if (hr.body == H1_BODY_LENGTH) {
-        if (hr.content_length > s->max_body) {
-            conn_error(c, 413, "request body too large", NULL, 1);
-            return 0;
-        }
-        c->req.chunked = 0;
-        c->req.body_left = hr.content_length;
-    } else {
-        c->req.chunked = 1;
-        h1_chunked_init(&c->req.ck, TRAILER_MAX);
-    }
-    if (hr.flags & H1_F_EXPECT_100) {
-        uv_buf_t b = CBUF("HTTP/1.1 100 Continue\r\n\r\n");
-        if (conn_send(c, &b, 1) != 0) {
-            conn_close(c);
-            return 0;
-        }
-    }
-    c->state = CS_BODY;
-    conn_arm(c, s->idle_ms);
-    return 1;
-}
-
-/* CS_BODY: moves body bytes from rbuf into req.mem (decoding chunked framing). Returns
- * like conn_read_head(). */
-static int conn_read_body(struct conn *c)
-{
-    struct ctl_request *q = &c->req;
-    const char *in = c->rbuf + c->roff;
-    size_t avail = c->rlen - c->roff;
-
-    if (!q->chunked) {
-        size_t n = avail < q->body_left ? avail : (size_t)q->body_left;
-        if (n > 0)
-            memcpy(q->mem + q->len, in, n); /* reserved by req_fill */
-        q->len += n;
-        q->body_left -= n;
-        c->roff += n;
-        if (q->body_left == 0)
-            return conn_dispatch(c);
-    } else {
-        for (;;) {
-            size_t used = 0;
-            struct span d;
-            int r = h1_chunked_next(&q->ck, in, avail, &used, &d);
-            if (r < 0) {
-                conn_error(c, 400, "malformed chunked body", NULL, 1);
-                return 0;
-            }
-            in += used;
-            avail -= used;
-            c->roff += used;
-            if (r == 2)
-                return conn_dispatch(c);
-            if (r == 0)
-                break;
-            if (d.len > c->s->max_body - (q->len - q->o_body)) {
-                conn_error(c, 413, "request body too large", NULL, 1);
-                return 0;
-            }
-            if (req_reserve(q, q->len + d.len + 1) != 0) {
-                conn_error(c, 500, "out of memory", NULL, 1);
-                return 0;
-            }
-            memcpy(q->mem + q->len, d.ptr, d.len);
-            q->len += d.len;
-        }
-    }
-    /* Everything in rbuf was body: it is empty again. */
-    c->roff = c->rlen = 0;
-    if (c->flags & CF_EOF) {
-        conn_error(c, 400, "connection closed inside a request body", NULL, 1);
-        return 0;
-    }
-    conn_arm(c, c->s->idle_ms);
-    return 0;
-}
-
-static void conn_process(struct conn *c)
-{
-    c->flags |= CF_PROCESSING;
-    list_unlink(&c->resume);
-    for (;;) {
-        int more = 0;
-        if (c->flags & CF_CLOSING)
-            break;
-        if (c->state == CS_HEAD)
-            more = conn_read_head(c);
-        else if (c->state == CS_BODY)
-            more = conn_read_body(c);
-        if (!more)
-            break;
-    }
-    c->flags &= ~CF_PROCESSING;
-    if (c->state == CS_HEAD || c->state == CS_BODY) /* rbuf has room again */
-        conn_rx_resume(c);
-}
-
 /* ---- libuv callbacks ------------------------------------------------------------------- */
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-    struct conn *c = h->data;
-    (void)hint;
-    if (c->state == CS_SSE || c->state == CS_LINGER || c->state == CS_DONE) {
-        *b = uv_buf_init(c->s->discard, sizeof c->s->discard);
-        return;
-    }
-    if (c->rbuf == NULL) {
-        c->rbuf = malloc(RBUF_MIN);
-        c->rcap = c->rbuf ? RBUF_MIN : 0;
-    }
-    /* An empty buffer makes libuv report UV_ENOBUFS (rbuf full, or no memory). */
-    *b = uv_buf_init(c->rbuf ? c->rbuf + c->rlen : NULL, (unsigned)(c->rcap - c->rlen));
-}
-
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
-{
-    struct conn *c = st->data;
-    (void)b;
-
-    if (n == 0)
-        return;
-    if (n == UV_ENOBUFS) {
-        uv_read_stop(st);
-        if (c->state == CS_HANDLER)
-            c->flags |= CF_RX_PAUSED; /* resumed after the answer */
-        else
-            conn_close(c); /* no memory for a buffer */
-        return;
-    }
-    if (n < 0) {
-        uv_read_stop(st);
-        if (n != UV_EOF) { /* reset: the client is gone (an unanswered request is dropped) */
-            conn_close(c);
-            return;
-        }
-        c->flags |= CF_EOF;
-        switch (c->state) {
-        case CS_SSE:
-            conn_close(c);
-            return; /* on_close runs from the close callback */
-        case CS_LINGER:
-            if (c->flags & CF_SHUT_DONE)
-                conn_close(c);
-            return;
-        case CS_HANDLER:
-            return; /* maybe only a half-close: the answer still goes out */
-        case CS_DONE:
-            return;
-        case CS_HEAD:
-        case CS_BODY:
-            conn_process(c);
-            return;
-        }
-        return;
-    }
-    if (c->state != CS_HEAD && c->state != CS_BODY && c->state != CS_HANDLER)
-        return; /* discarded */
-    c->rlen += (size_t)n;
-    if (c->state != CS_HANDLER) /* else parsed once the request is answered */
-        conn_process(c);
-}
 
 static void on_conn_timer(uv_timer_t *t)
 {
     struct conn *c = t->data;
     log_debug("control: connection timed out in state %s", conn_state_name(c->state));
     if (c->state == CS_BODY || (c->state == CS_HEAD && (c->flags & CF_HEAD_TIMER)))
-        conn_error(c, 408, "request not received in time", NULL, 1);
+        ctl_conn_error(c, 408, "request not received in time", NULL, 1);
     else
-        conn_close(c); /* keep-alive idle, or the client does not finish a close */
+        ctl_conn_close(c); /* keep-alive idle, or the client does not finish a close */
 }
 
 static void on_kick(uv_idle_t *h)
@@ -922,7 +418,7 @@ static void on_kick(uv_idle_t *h)
         list_push_tail(&batch, n);
     }
     while ((n = list_first(&batch)) != NULL)
-        conn_process(container_of(n, struct conn, resume)); /* unlinks n */
+        ctl_conn_process(container_of(n, struct conn, resume)); /* unlinks n */
     if (!s->closing && list_empty(&s->resume))
         uv_idle_stop(&s->kick);
 }
@@ -948,13 +444,12 @@ static void on_accept(uv_stream_t *ls, int status)
     c->tcp.data = c->timer.data = c;
     c->nhandles = 2;
     c->state = CS_HEAD;
-    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 ||
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
-        conn_close(c);
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 || ctl_conn_read_start(c) != 0) {
+        ctl_conn_close(c);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1); /* answers are one write; events should not wait */
-    conn_arm(c, s->idle_ms);
+    ctl_conn_arm(c, s->idle_ms);
 }
 
 /* ---- public API ------------------------------------------------------------------------ */
@@ -1119,12 +614,12 @@ struct ctl_sse *ctl_sse_begin(struct ctl_request *req, ctl_sse_close_cb on_close
     free(c->req.mem);
     c->rbuf = c->req.mem = NULL;
     c->roff = c->rlen = c->rcap = c->req.len = c->req.cap = 0;
-    if (conn_send(c, &b, 1) != 0) {
+    if (ctl_conn_send(c, &b, 1) != 0) {
         c->flags |= CF_SSE_QUIET;
-        conn_close(c);
+        ctl_conn_close(c);
         return NULL;
     }
-    conn_rx_resume(c); /* reading goes on (into s->discard) only to see the client leave */
+    ctl_conn_rx_resume(c); /* reading goes on (into s->discard) only to see the client leave */
     return &c->sse;
 }
 
@@ -1155,11 +650,11 @@ int ctl_sse_send(struct ctl_sse *ss, uint64_t id, const char *event, const char 
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + total > SSE_QUEUE_MAX) {
         log_warn("control: event stream client is %zu bytes behind; ending the stream",
                  uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp));
-        conn_close(c);
+        ctl_conn_close(c);
         return -1;
     }
-    if (conn_send(c, b, nb) != 0) {
-        conn_close(c);
+    if (ctl_conn_send(c, b, nb) != 0) {
+        ctl_conn_close(c);
         return -1;
     }
     return 0;
@@ -1170,7 +665,7 @@ void ctl_sse_end(struct ctl_sse *ss)
     struct conn *c = container_of(ss, struct conn, sse);
     c->flags |= CF_SSE_QUIET;
     if (c->state == CS_SSE && !(c->flags & CF_CLOSING))
-        conn_linger(c); /* the queued events go out first, then FIN */
+        ctl_conn_linger(c); /* the queued events go out first, then FIN */
 }
 
 void ctl_server_close(struct ctl_server *s)
@@ -1184,7 +679,7 @@ void ctl_server_close(struct ctl_server *s)
         struct conn *c = container_of(n, struct conn, link);
         next = n->next;
         if (!(c->flags & CF_CLOSING))
-            conn_close(c);
+            ctl_conn_close(c);
         else if (c->nhandles == 0 && c->state == CS_HANDLER)
             conn_free(c); /* client gone, answer never came: nobody will free it */
     }
