@@ -76,7 +76,7 @@ struct model {
     struct strmap       *claims;   /* fqdn → struct claim */
     uint64_t             generation;
     uint64_t             seq;      /* last deployment seq given out */
-    uint64_t             serial;   /* route tags: runtime only */
+    uint64_t             serial;   /* route tags: runtime only, never reused */
     int                  loading;  /* model_load: active targets start trusted */
 };
 
@@ -99,7 +99,10 @@ struct dep_rt {
     char                svc_key[3 * MODEL_NAME_MAX + 3];
     char                dep_id[MODEL_ID_MAX + 1];
     struct route_group *group;       /* deployment hosts (http services only) */
-    uint64_t            serial;      /* route tags: serial << 1 (| 1 via stable hosts) */
+    uint64_t            tag;         /* route tag of the deployment hosts (even) */
+    uint64_t            stable_tag;  /* route tag of its stable copy, new at every promote
+                                        (odd), so a drain cut never hits a later term */
+    uint64_t            cut_tag;     /* the stable_tag the running drain will cut */
     struct hc_ref      *checks;      /* one per target */
     uint32_t            nchecks, nup;
     uint8_t             unhealthy;   /* a promote found it unhealthy, or it lost every target */

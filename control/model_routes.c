@@ -104,7 +104,7 @@ static struct route_set *set_build(struct model *m, const struct msvc *s, const 
 {
     const struct dep_rt *rt = d->rt;
     struct route_set *set = route_set_new(s->npublic, (size_t)rt->nup * s->npublic,
-                                          rt->serial << 1 | (uint64_t)stable);
+                                          stable ? rt->stable_tag : rt->tag);
     struct target *tv = calloc(d->ntargets ? d->ntargets : 1, sizeof(*tv));
     if (set == NULL || tv == NULL)
         goto fail;
@@ -302,7 +302,7 @@ static struct dep_rt *dep_rt_new(struct model *m, const struct msvc *s, const st
         return NULL;
     }
     rt->m = m;
-    rt->serial = ++m->serial;
+    rt->tag = ++m->serial << 1;
     snprintf(rt->svc_key, sizeof rt->svc_key, "%s", s->key);
     snprintf(rt->dep_id, sizeof rt->dep_id, "%s", d->id);
     uv_timer_init(m->o.loop, &rt->drain);
@@ -325,7 +325,7 @@ static void on_drained(uv_timer_t *t)
     rt->draining = 0;
     /* Requests that came in through the stable hosts and still run on the replaced
      * deployment (long downloads, WebSockets) end now; its deployment URL keeps working. */
-    router_close_tagged(m->o.router, rt->serial << 1 | 1);
+    router_close_tagged(m->o.router, rt->cut_tag);
     log_info("service %s: deployment %s drained, retained", rt->svc_key, rt->dep_id);
     if (m->o.on_event != NULL) {
         json_t *data = json_pack("{s:s,s:s,s:s}", "service", rt->svc_key, "deployment",
@@ -533,11 +533,18 @@ void model_reconcile(struct model *m, struct msvc *old, struct msvc *neu)
                 checks_start(m, neu, d, od, m->loading && d->phase == PHASE_ACTIVE);
             if (od != NULL && od->phase == PHASE_ACTIVE && d->phase == PHASE_PREVIOUS) {
                 d->rt->draining = 1;
+                d->rt->cut_tag = d->rt->stable_tag;
+                /* The loop's clock stood still while the state file was written: the
+                 * deadline counts from the swap, not from the start of the request. */
+                uv_update_time(m->o.loop);
                 uv_timer_start(&d->rt->drain, on_drained, d->rt->drain_ms_next, 0);
             }
-            if (d->phase == PHASE_ACTIVE && d->rt->draining) { /* promoted back */
-                d->rt->draining = 0;
-                uv_timer_stop(&d->rt->drain);
+            if (d->phase == PHASE_ACTIVE && (od == NULL || od->phase != PHASE_ACTIVE)) {
+                d->rt->stable_tag = ++m->serial << 1 | 1;
+                if (d->rt->draining) { /* promoted back before its drain ended */
+                    d->rt->draining = 0;
+                    uv_timer_stop(&d->rt->drain);
+                }
             }
         }
     }
