@@ -182,9 +182,11 @@ static void on_wait_timeout(uv_timer_t *t)
 static void promote(struct control_api *a, struct ctl_request *req,
                     const struct ctl_request_view *v, char *const seg[])
 {
-    json_t *body = v->body_len ? parse_body(req, v) : json_object();
     json_t *out = NULL;
     struct model_err e = {0};
+    if (precondition(a, req, v->if_match) != 0)
+        return; /* as for every write: If-Match before the body */
+    json_t *body = v->body_len ? parse_body(req, v) : json_object();
     if (body == NULL)
         return;
     json_t *rh = json_object_get(body, "require_healthy"), *wait = json_object_get(body, "wait_ms");
@@ -209,8 +211,6 @@ static void promote(struct control_api *a, struct ctl_request *req,
     long wait_ms = wait ? (long)json_integer_value(wait) : 0;
     long drain_ms = drain ? (long)json_integer_value(drain) : -1;
     json_decref(body);
-    if (precondition(a, req, v->if_match) != 0)
-        return;
     int ready = model_deployment_ready(a->model, seg[0], seg[1], seg[2], seg[3]);
     if (!require || ready != 0 || wait_ms == 0) {
         int st = model_promote(a->model, seg[0], seg[1], seg[2], seg[3], require, drain_ms,

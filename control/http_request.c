@@ -79,6 +79,8 @@ static int pct_decode(struct span in, char *out)
             if (hi < 0 || lo < 0 || (hi | lo) == 0)
                 return -1;
             ch = (char)(hi << 4 | lo);
+            if (ch == '/')
+                return -1; /* an encoded slash would become a segment separator */
             i += 2;
         }
         out[o++] = ch;
@@ -129,7 +131,7 @@ static int req_fill(struct ctl_request *q, const struct h1_request *hr, size_t b
     q->o_path = q->len;
     int n = pct_decode(path, q->mem + q->len);
     if (n < 0) {
-        *why = "invalid percent-escape (or %00) in the path";
+        *why = "invalid percent-escape (or %00, %2F) in the path";
         return -400;
     }
     q->len += (size_t)n;

@@ -253,6 +253,9 @@ class Edge:
         self.pid = self.proc.pid
         try:
             wait_port(self.port, self.ready_timeout, self.proc)
+            if getattr(self, "control_port", None):
+                # The data port listens before the control plane has loaded its state.
+                wait_port(self.control_port, self.ready_timeout, self.proc)
         except Exception as e:
             self.kill()
             raise RuntimeError("edge did not start: %s\nstderr:\n%s" % (e, self.stderr_text()))
