@@ -158,12 +158,12 @@ static struct mdep *require_dep(struct msvc *s, const char *id, struct model_err
 /* A private copy of s (data only), through the stored form. */
 static struct msvc *copy_service(const struct msvc *s, struct model_err *err)
 {
-    char msg[256];
+    char msg[256] = "out of memory";
     json_t *j = msvc_to_store(s);
     struct msvc *c = j ? msvc_from_store(s->key, j, msg, sizeof msg) : NULL;
     json_decref(j);
     if (c == NULL)
-        fail(err, 500, "internal", "%s", "out of memory");
+        fail(err, 500, "internal", "%s", msg);
     return c;
 }
 
@@ -352,7 +352,7 @@ int model_create_deployment(struct model *m, const char *p, const char *e, const
         err->details = json_pack("{s:s}", "field", "targets");
         return -1;
     }
-    if (mdep_parse_targets(old, d, targets, err) != 0) {
+    if (mdep_parse_targets(d, targets, err) != 0) {
         free(d);
         return -1;
     }
@@ -404,7 +404,7 @@ int model_replace_targets(struct model *m, const char *p, const char *e, const c
     if (neu == NULL)
         return -1;
     struct mdep *d = find_dep(neu, id, NULL);
-    if (mdep_parse_targets(neu, d, targets, err) != 0) {
+    if (mdep_parse_targets(d, targets, err) != 0) {
         msvc_free(neu);
         return -1;
     }

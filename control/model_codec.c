@@ -209,8 +209,7 @@ int msvc_apply_put(struct msvc *s, json_t *body, int creating, struct model_err 
 
 /* --- targets ------------------------------------------------------------------------- */
 
-int mdep_parse_targets(const struct msvc *s, struct mdep *d, json_t *targets,
-                       struct model_err *e)
+int mdep_parse_targets(struct mdep *d, json_t *targets, struct model_err *e)
 {
     if (!json_is_array(targets) || json_array_size(targets) > MODEL_MAX_TARGETS)
         return bad(e, "targets", "%s: must be an array of at most %s targets", "1024");
@@ -254,8 +253,10 @@ int mdep_parse_targets(const struct msvc *s, struct mdep *d, json_t *targets,
         snprintf(v[i].address, sizeof v[i].address, "%s", addr);
         json_t *ports = json_object_get(t, "ports");
         snprintf(field, sizeof field, "targets[%zu].ports", i);
-        if (ports != NULL && (!json_is_array(ports) || json_array_size(ports) > s->nports)) {
-            bad(e, field, "%s: must be an array of at most one port per service port%s", "");
+        /* More ports than the service has are kept (a later PUT may add service ports
+         * again) and unused; fewer fall back to the service's port numbers. */
+        if (ports != NULL && (!json_is_array(ports) || json_array_size(ports) > MODEL_MAX_PORTS)) {
+            bad(e, field, "%s: must be an array of at most %s ports", "16");
             goto fail;
         }
         for (size_t k = 0; ports != NULL && k < json_array_size(ports); k++) {
@@ -414,7 +415,7 @@ struct msvc *msvc_from_store(const char *key, json_t *j, char *err, size_t errle
         snprintf(d->sha, sizeof d->sha, "%s", sha);
         d->seq = (uint64_t)seq;
         d->phase = (enum mphase)NAME_INDEX(phase_names, phase);
-        if (mdep_set_id7(d) != 0 || mdep_parse_targets(s, d, targets, &me) != 0) {
+        if (mdep_set_id7(d) != 0 || mdep_parse_targets(d, targets, &me) != 0) {
             snprintf(err, errlen, "service %s: deployments[%zu]: %s", key, i,
                      me.message[0] ? me.message : "invalid sha");
             goto fail;

@@ -98,6 +98,19 @@ int model_check_claims(struct model *m, const struct msvc *s, struct model_err *
 
 /* --- route sets and health ------------------------------------------------------------ */
 
+/* The address of target t of s for service port k (0-based). */
+static struct sockaddr_storage target_addr(const struct msvc *s, const struct mtarget *t,
+                                           uint32_t k)
+{
+    struct sockaddr_storage sa = t->sa;
+    uint16_t port = htons(mtarget_port(t, s, k));
+    if (sa.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&sa)->sin6_port = port;
+    else
+        ((struct sockaddr_in *)&sa)->sin_port = port;
+    return sa;
+}
+
 /* The set of d's healthy targets, per public port of s; tag marks stable use. */
 static struct route_set *set_build(struct model *m, const struct msvc *s, const struct mdep *d,
                                    int stable)
@@ -116,14 +129,10 @@ static struct route_set *set_build(struct model *m, const struct msvc *s, const 
             if (!rt->checks[i].up)
                 continue;
             struct target *t = &tv[cnt];
+            struct sockaddr_storage sa = target_addr(s, &d->targets[i], k);
             memset(t, 0, sizeof(*t));
-            memcpy(&t->addr, &d->targets[i].sa, d->targets[i].salen);
+            memcpy(&t->addr, &sa, d->targets[i].salen);
             t->salen = d->targets[i].salen;
-            uint16_t port = htons(mtarget_port(&d->targets[i], s, k));
-            if (t->addr.sa.sa_family == AF_INET6)
-                t->addr.in6.sin6_port = port;
-            else
-                t->addr.in.sin_port = port;
             int slot = router_target_slot(m->o.router, &t->addr.sa, t->salen);
             if (slot < 0)
                 goto fail;
@@ -178,6 +187,19 @@ static struct mdep *find_dep(const struct msvc *s, const char *id)
     return NULL;
 }
 
+/* Target i of d passed its checks: clear the data plane's passive ejection of each of its
+ * ports (requests that failed while it was down ejected it for upstream.eject). */
+static void target_recovered(struct model *m, const struct msvc *s, const struct mdep *d,
+                             uint32_t i)
+{
+    for (uint32_t k = 0; k < s->nports; k++) {
+        struct sockaddr_storage sa = target_addr(s, &d->targets[i], k);
+        int slot = router_target_slot(m->o.router, (struct sockaddr *)&sa, d->targets[i].salen);
+        if (slot >= 0)
+            router_target_healthy(m->o.router, (uint32_t)slot);
+    }
+}
+
 static void on_health(struct health_check *hc, int healthy, const char *detail, void *ud)
 {
     struct hc_ref *ref = ud;
@@ -199,6 +221,8 @@ static void on_health(struct health_check *hc, int healthy, const char *detail, 
         return;
     log_info("service %s deployment %s: target %s is %s (%s)", s->key, d->id,
              d->targets[ref->index].address, healthy ? "healthy" : "unhealthy", detail);
+    if (healthy)
+        target_recovered(m, s, d, ref->index);
     publish_dep(m, s, d);
     router_wake(m->o.router);
     if (m->o.on_event != NULL) {
@@ -268,12 +292,7 @@ static void checks_start(struct model *m, const struct msvc *s, struct mdep *d,
         spec.start_healthy = (uint8_t)up;
         if (s->hkind == HEALTH_KIND_NONE)
             continue;
-        struct sockaddr_storage sa = d->targets[i].sa;
-        uint16_t port = htons(mtarget_port(&d->targets[i], s, k));
-        if (sa.ss_family == AF_INET6)
-            ((struct sockaddr_in6 *)&sa)->sin6_port = port;
-        else
-            ((struct sockaddr_in *)&sa)->sin_port = port;
+        struct sockaddr_storage sa = target_addr(s, &d->targets[i], k);
         ref->hc = health_check_start(m->o.loop, (struct sockaddr *)&sa, d->targets[i].salen,
                                      &spec, on_health, ref);
         if (ref->hc == NULL)

@@ -67,6 +67,9 @@ struct router_stats {
 /* Any thread. */
 void router_stats(struct router *r, struct router_stats *out);
 
+/* An active health check passed for slot's target: forget its passive failures and end
+ * any ejection, so it takes traffic again at once rather than when the ejection ends. */
+void router_target_healthy(struct router *r, uint32_t slot);
 /* Wakes the workers after route changes, so that idle ones pass a quiescent point and
  * retired route memory can be reclaimed (router_reclaim). */
 void router_wake(struct router *r);

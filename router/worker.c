@@ -139,6 +139,16 @@ int router_target_slot(struct router *r, const struct sockaddr *sa, socklen_t le
     return slot;
 }
 
+void router_target_healthy(struct router *r, uint32_t slot)
+{
+    struct target_health *h = atomic_load(&r->health[slot / HEALTH_CHUNK]);
+    if (h == NULL)
+        return;
+    h += slot % HEALTH_CHUNK;
+    atomic_store_explicit(&h->fails, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->ejected_until, 0, memory_order_relaxed);
+}
+
 struct route_table *router_routes(struct router *r)
 {
     return r->routes;
