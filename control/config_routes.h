@@ -1,10 +1,11 @@
 /*
  * config_routes: the `routes:` list of the config file, kept in the router's route table.
  *
- * Each configured host gets its own route group. A reload is applied as a difference:
- * a host in both the old and the new list keeps its entry and gets its new targets with
- * one atomic publication (so no request in flight during SIGHUP sees a missing host),
- * hosts only in the old list are removed, hosts only in the new list are added.
+ * Hosts with the same target list share one route group. A reload is applied as a
+ * difference: a host in both the old and the new list keeps its entry (moved to the group
+ * of its new target list with one atomic store, so no request during SIGHUP sees a
+ * missing host), hosts only in the old list are removed, hosts only in the new list are
+ * added, and groups no host uses any more are retired.
  *
  * Owned by the control thread; uses router_routes() and router_target_slot().
  */
@@ -24,11 +25,6 @@ struct config_routes *config_routes_new(struct router *r);
  * with err ("route HOST: ..."). */
 int config_routes_apply(struct config_routes *c, const struct edge_config *cfg, char *err,
                         size_t errlen);
-
-/* 1 when host is one of the configured hosts. */
-int config_routes_owns(const struct config_routes *c, const char *host, size_t len);
-
-size_t config_routes_count(const struct config_routes *c);
 
 /* Removes every config host and frees c. */
 void config_routes_free(struct config_routes *c);

@@ -199,8 +199,8 @@ static int run(const char *path)
         return 1;
     }
     uv_loop_t *loop = uv_default_loop();
-    m.plane = control_plane_start(loop, router_current(m.router)->cfg, m.router,
-                                  m.config_routes, err, sizeof err);
+    m.plane = control_plane_start(loop, router_current(m.router)->cfg, m.router, err,
+                                  sizeof err);
     if (m.plane == NULL) {
         log_error("%s", err);
         return 1;

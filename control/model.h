@@ -31,7 +31,6 @@
 
 struct router;
 struct store;
-struct config_routes;
 
 /* A failed operation: HTTP status, error code ("not_found", "conflict", ...), message,
  * details (a JSON object owned by the struct, or NULL). model_err_clear() frees details. */
@@ -47,7 +46,6 @@ struct model_options {
     uv_loop_t            *loop;
     struct router        *router;
     struct store         *store;
-    const struct config_routes *config_routes; /* hosts of the config file (may be NULL) */
     const char           *domain;         /* base domain, e.g. "hostess.run" */
     const char           *url_scheme;     /* "http" or "https" for external URLs */
     unsigned              url_port;       /* appended to URLs unless 0 */

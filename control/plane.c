@@ -115,9 +115,7 @@ static int tokens_collect(struct control_plane *p, const struct edge_config *cfg
 }
 
 struct control_plane *control_plane_start(uv_loop_t *loop, const struct edge_config *cfg,
-                                          struct router *r,
-                                          const struct config_routes *config_routes,
-                                          char *err, size_t errlen)
+                                          struct router *r, char *err, size_t errlen)
 {
     struct control_plane *p = calloc(1, sizeof(*p));
     const char *tokens[64 + 1];
@@ -136,7 +134,6 @@ struct control_plane *control_plane_start(uv_loop_t *loop, const struct edge_con
         .loop = loop,
         .router = r,
         .store = p->store,
-        .config_routes = config_routes,
         .domain = p->domain,
         .url_scheme = "http", /* TLS arrives with issue 4: then https */
         .url_port = port == 80 ? 0 : port,

@@ -15,16 +15,13 @@
 #include <uv.h>
 
 struct router;
-struct config_routes;
 struct edge_config;
 struct control_plane;
 
 /* Opens the store, loads the model into the router's table and starts the API.
  * NULL with err (a corrupt state file, a taken control port...). */
 struct control_plane *control_plane_start(uv_loop_t *loop, const struct edge_config *cfg,
-                                          struct router *r,
-                                          const struct config_routes *config_routes,
-                                          char *err, size_t errlen);
+                                          struct router *r, char *err, size_t errlen);
 /* SIGHUP: re-reads the tokens. Settings that only apply at start are reported. */
 void control_plane_reload(struct control_plane *p, const struct edge_config *cfg);
 /* Stops the API (before the data plane drains). */

@@ -207,7 +207,6 @@ static int env_open(struct fx *fx, struct env *e)
         .loop = &e->loop,
         .router = e->router,
         .store = e->store,
-        .config_routes = NULL,
         .domain = "hostess.localhost",
         .url_scheme = "http",
         .url_port = 0,
