@@ -203,6 +203,11 @@ static int run(const char *path)
                                   sizeof err);
     if (m.plane == NULL) {
         log_error("%s", err);
+        config_routes_free(m.config_routes);
+        router_join(m.router);
+        router_free(m.router);
+        uv_loop_close(loop);
+        access_log_open("off");
         return 1;
     }
     log_info("hostess-edge %s starting: %zu routes", HOSTESS_VERSION,

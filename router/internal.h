@@ -216,6 +216,7 @@ struct worker {
     struct access_log            *alog;
     int                           draining;
     int                           stopping;
+    int                           started;   /* its thread was created */
     uint64_t                      cut_seen;  /* router cut_seq already applied */
     struct worker_stats           stats;
 };

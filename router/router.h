@@ -87,7 +87,8 @@ void router_drain(struct router *r, uint32_t deadline_ms);
  * for append. Calling it again (SIGHUP) reopens in place. Returns 0 or -errno. */
 int access_log_open(const char *path);
 
-/* Waits for every worker thread to end and frees their state. Route groups may then be
+/* Waits for every worker thread to end (workers never started are closed in place) and
+ * frees their state. Route groups may then be
  * freed (route_group_free) before router_free. */
 void router_join(struct router *r);
 /* Frees the route table, retired memory and the router. */

@@ -309,12 +309,10 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static void worker_main(void *arg)
+/* Closes whatever is still open in w's loop (idle upstream connections, timers, the
+ * listener) and the loop itself. */
+static void worker_teardown(struct worker *w)
 {
-    struct worker *w = arg;
-
-    uv_run(&w->loop, UV_RUN_DEFAULT);
-    /* Whatever is still open (idle upstream connections, timers) closes now. */
     worker_close_conns(w);
     for (uint32_t i = 0; i < w->nslots; i++) {
         struct slot *s = w->slots[i];
@@ -327,6 +325,14 @@ static void worker_main(void *arg)
     access_log_flush(w->alog);
     if (uv_loop_close(&w->loop) != 0)
         log_warn("worker %u: loop closed with handles still open", w->id);
+}
+
+static void worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    worker_teardown(w);
 }
 
 /* SO_REUSEPORT would let a second edge (or anything else using it) share our port and
@@ -469,6 +475,7 @@ int router_run(struct router *r, char *err, size_t errlen)
             snprintf(err, errlen, "cannot start worker thread %u", i);
             return -1; /* boot failure: main exits */
         }
+        r->workers[i].started = 1;
     }
     const struct router_snapshot *snap = epoch_current(&r->epoch);
     log_info("listening on %s (http) with %u workers", snap->cfg->listen_http.text, r->nworkers);
@@ -507,7 +514,10 @@ void router_join(struct router *r)
 {
     for (unsigned i = 0; i < r->nworkers; i++) {
         struct worker *w = &r->workers[i];
-        uv_thread_join(&w->thread);
+        if (w->started)
+            uv_thread_join(&w->thread);
+        else
+            worker_teardown(w); /* never ran (startup failed after router_create) */
         upstream_slots_free(w);
         free(w->fields);
         bufpool_destroy(&w->pool);
