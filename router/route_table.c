@@ -311,16 +311,20 @@ static void entry_free_cb(void *p)
     free(p);
 }
 
+/* Writer: the slot holding host, or NULL. */
+static _Atomic(struct rt_entry *) *locate(struct route_table *t, const char *host, size_t len)
+{
+    _Atomic(struct rt_entry *) *free_slot;
+    if (len == 0 || len > HOSTNAME_MAX)
+        return NULL;
+    return find(atomic_load_explicit(&t->slots, memory_order_relaxed), host, len,
+                hash_bytes(host, len), &free_slot);
+}
+
 int route_table_repoint(struct route_table *t, const char *host, size_t len,
                         struct route_group *g, uint32_t port)
 {
-    if (len == 0 || len > HOSTNAME_MAX)
-        return -ENOENT;
-    uint64_t h = hash_bytes(host, len);
-    struct rt_slots *s = atomic_load_explicit(&t->slots, memory_order_relaxed);
-    _Atomic(struct rt_entry *) *free_slot;
-    _Atomic(struct rt_entry *) *at = find(s, host, len, h, &free_slot);
-
+    _Atomic(struct rt_entry *) *at = locate(t, host, len);
     if (at == NULL)
         return -ENOENT;
     struct rt_entry *old = atomic_load_explicit(at, memory_order_relaxed);
@@ -337,13 +341,7 @@ int route_table_repoint(struct route_table *t, const char *host, size_t len,
 
 int route_table_remove(struct route_table *t, const char *host, size_t len)
 {
-    if (len == 0 || len > HOSTNAME_MAX)
-        return -ENOENT;
-    uint64_t h = hash_bytes(host, len);
-    struct rt_slots *s = atomic_load_explicit(&t->slots, memory_order_relaxed);
-    _Atomic(struct rt_entry *) *free_slot;
-    _Atomic(struct rt_entry *) *at = find(s, host, len, h, &free_slot);
-
+    _Atomic(struct rt_entry *) *at = locate(t, host, len);
     if (at == NULL)
         return -ENOENT;
     struct rt_entry *e = atomic_load_explicit(at, memory_order_relaxed);
