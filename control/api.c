@@ -377,7 +377,8 @@ static void services(struct control_api *a, struct ctl_request *req,
             return method_not_allowed(req, "GET");
         char project[128];
         int filtered = query_param(v->query, "project", project, sizeof project);
-        model_list_services(a->model, filtered ? project : NULL, &out);
+        if (model_list_services(a->model, filtered ? project : NULL, &out) != 200)
+            return ctl_respond_error(req, 500, "internal", "out of memory", NULL);
         return answer(a, req, 200, out);
     }
     if (n < 5)

@@ -276,17 +276,31 @@ int model_delete_service(struct model *m, const char *p, const char *e, const ch
     return 204;
 }
 
+static int cmp_service(const void *a, const void *b)
+{
+    return strcmp((*(const struct msvc *const *)a)->key, (*(const struct msvc *const *)b)->key);
+}
+
 int model_list_services(struct model *m, const char *project, json_t **out)
 {
-    json_t *a = json_array();
-    size_t pos = 0;
+    size_t n = 0, pos = 0;
     const char *key;
     void *v;
-    while (a != NULL && strmap_next(m->services, &pos, &key, &v)) {
-        const struct msvc *s = v;
-        if (project == NULL || strcmp(project, s->project) == 0)
-            json_array_append_new(a, msvc_to_api(m, s));
+    const struct msvc **list = malloc((strmap_count(m->services) + 1) * sizeof(*list));
+    json_t *a = json_array();
+    if (list == NULL || a == NULL) {
+        free(list);
+        json_decref(a);
+        *out = NULL;
+        return 500;
     }
+    while (strmap_next(m->services, &pos, &key, &v))
+        if (project == NULL || strcmp(project, ((const struct msvc *)v)->project) == 0)
+            list[n++] = v;
+    qsort(list, n, sizeof(*list), cmp_service); /* stable output: sorted by key */
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, msvc_to_api(m, list[i]));
+    free(list);
     *out = with_generation(m, json_pack("{s:o}", "services", a));
     return 200;
 }

@@ -79,7 +79,7 @@ int model_get_service(struct model *m, const char *p, const char *e, const char 
                       json_t **out, struct model_err *err);
 int model_delete_service(struct model *m, const char *p, const char *e, const char *s,
                          struct model_err *err);
-/* project NULL: all. */
+/* project NULL: all. Sorted by key. 200, or 500 when out of memory (*out NULL). */
 int model_list_services(struct model *m, const char *project, json_t **out);
 int model_create_deployment(struct model *m, const char *p, const char *e, const char *s,
                             json_t *body, json_t **out, struct model_err *err);
