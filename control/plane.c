@@ -3,9 +3,10 @@
  */
 #include "control/plane.h"
 
-#include <errno.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ struct control_plane {
     struct model       *model;
     struct control_api *api;
     char               *domain; /* owned: the model keeps pointing at it */
+    char                listen[64], state_path[PATH_MAX]; /* as started (reload warnings) */
     char                file_token[TOKEN_MAX + 1];
 };
 
@@ -126,6 +128,9 @@ struct control_plane *control_plane_start(uv_loop_t *loop, const struct edge_con
         free(p);
         return NULL;
     }
+    snprintf(p->listen, sizeof p->listen, "%s",
+             cfg->control.enabled ? cfg->control.listen.text : "off");
+    snprintf(p->state_path, sizeof p->state_path, "%s", cfg->state.path);
     p->store = store_open_file(cfg->state.path, err, errlen);
     if (p->store == NULL)
         goto fail;
@@ -179,6 +184,10 @@ void control_plane_reload(struct control_plane *p, const struct edge_config *cfg
     if (strcmp(cfg->domain, p->domain) != 0)
         log_warn("reload: domain changed to %s; generated hosts change only on restart",
                  cfg->domain);
+    if (strcmp(cfg->control.enabled ? cfg->control.listen.text : "off", p->listen) != 0)
+        log_warn("reload: control.listen changed; it changes only on restart");
+    if (strcmp(cfg->state.path, p->state_path) != 0)
+        log_warn("reload: state.path changed; it changes only on restart");
     if (p->api == NULL)
         return;
     if (cfg->control.ntokens > 64 || tokens_collect(p, cfg, tokens, &n, err, sizeof err) != 0) {
