@@ -519,7 +519,7 @@ struct control_api *control_api_start(uv_loop_t *loop, const struct edge_config 
     char e2[256];
     a->server = ctl_server_start(loop, &o, e2, sizeof e2);
     if (a->server == NULL) {
-        snprintf(err, errlen, "control.listen %s: %s", cfg->control.listen.text, e2);
+        snprintf(err, errlen, "control.listen %s", e2);
         free(a);
         return NULL;
     }
