@@ -1,7 +1,8 @@
 #!/bin/sh
 # check_layers: fails on an upward #include arrow (STYLE.md §1).
 #   router/       must not include control/, acme/ or tunnel/ headers;
-#   router/base/  must not include anything from router/ outside router/base/.
+#   router/base/  must not include anything from router/ outside router/base/;
+#   certs/        may include only router/base/ (router and acme call it, not the reverse).
 # Usage: check_layers.sh [SOURCE_ROOT]   (default: the repository holding this script)
 # Prints each offending line as file:line:text and exits 1; exits 0 when clean.
 set -u
@@ -32,6 +33,12 @@ includes router/base |
 includes router/base |
     grep -E '#[[:space:]]*include[[:space:]]*"\.\./' |
     grep -v -E '#[[:space:]]*include[[:space:]]*"\.\./base/' >>"$tmp"
+
+if [ -d certs ]; then
+    includes certs |
+        grep -E '#[[:space:]]*include[[:space:]]*[<"](\./|\.\./)*(control|acme|tunnel|router)/' |
+        grep -v -E '#[[:space:]]*include[[:space:]]*[<"](\./|\.\./)*router/base/' >>"$tmp"
+fi
 
 if [ -s "$tmp" ]; then
     echo "check_layers: upward #include (see STYLE.md section 1):"
