@@ -134,6 +134,7 @@ struct control_plane *control_plane_start(uv_loop_t *loop, const struct edge_con
     p->store = store_open_file(cfg->state.path, err, errlen);
     if (p->store == NULL)
         goto fail;
+    store_set_compact_bytes(p->store, cfg->state.compact_after);
     unsigned port = ntohs(((const struct sockaddr_in *)&cfg->listen_http.sa)->sin_port);
     struct model_options mo = {
         .loop = loop,

@@ -1,32 +1,38 @@
 /*
  * store: the file backend of the durable control state (interface and format in store.h).
+ * This file is the snapshot (PATH) and the commit logic; the journal (PATH.journal) is
+ * control/store_journal.c.
  *
- * Data flow: store_load() parses PATH once, checks every level of the document, and keeps
- * the services object as the store's copy. store_commit() applies one change to that copy,
- * serialises the whole document to PATH.tmp, and swaps it in (fsync, PATH -> PATH.prev
- * hard link, rename, fsync of the directory). The copy and the disk move together: if any
- * step fails, the change is taken back out of the copy and PATH is untouched.
+ * Data flow: store_load() parses PATH once, checks every level of the document, replays
+ * PATH.journal over it, and keeps the services object as the store's copy. store_commit()
+ * appends one record to the journal (O(the changed service)) and applies the change to the
+ * copy. Once the journal has grown past the compaction threshold, the commit also writes
+ * the whole copy as a new snapshot (PATH.tmp, fsync, PATH -> PATH.prev hard link, rename,
+ * fsync of the directory) and starts an empty journal. The copy and the disk move
+ * together: if the append fails, the change is taken back out of the copy. A failed
+ * compaction does not fail the commit (its record is already on disk); it is logged and
+ * tried again at the next commit.
  *
  * Why the copy is changed in a way that can always be undone without allocating:
  *   - a new key is inserted before writing (the only step that may fail for lack of
  *     memory, and then nothing has happened yet); undoing it is a delete, which frees;
- *   - an existing key is replaced through its iterator (json_object_iter_set), which only
- *     swaps a pointer, whereas json_object_set may rehash, i.e. allocate, even to replace;
- *   - a delete is not applied until the file is in place: the writer skips the key, and
- *     the delete afterwards cannot fail.
+ *   - an existing key is replaced through its iterator (json_object_iter_set) once the
+ *     record is on disk, which only swaps a pointer, whereas json_object_set may rehash,
+ *     i.e. allocate, even to replace;
+ *   - a delete is not applied until the record is on disk, and then cannot fail.
  *
- * The document is written by hand at the top level (so a delete can skip its key) and by
- * jansson for each service: compact, keys sorted, so the same state always gives the same
- * bytes and `diff PATH.prev PATH` shows exactly one change. Writes go through a 64 KiB
- * buffer (json_dumpfd writes a few bytes per system call and gives up on short writes).
- * Reads go through json_load_callback, 1 KiB per system call (json_loadfd reads one byte
- * per system call, which a million-service file would feel).
+ * The snapshot is written by hand at the top level and by jansson for each service:
+ * compact, keys sorted, so the same state always gives the same bytes. Writes go through
+ * a 64 KiB buffer (json_dumpfd writes a few bytes per system call and gives up on short
+ * writes). Reads go through json_load_callback, 1 KiB per system call (json_loadfd reads
+ * one byte per system call, which a million-service file would feel).
  *
  * Ownership: the store owns its path strings and its copy of the services; the services
  * inside are shared with callers (see store_commit/store_load in store.h) and never
  * modified here.
  */
 #include "control/store.h"
+#include "control/store_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +44,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "router/base/log.h"
 
 #define STORE_FORMAT  "hostess-edge-state"
 #define STORE_VERSION 1
@@ -51,28 +59,13 @@
 #define GENERATION_MAX ((uint64_t)LONG_MAX)
 #endif
 
-/* Duplicate keys are refused: a hand-edited file with one would silently lose a service.
- * NUL inside strings is allowed because jansson writes it (as \u0000), and anything a
- * commit writes must load again. */
-#define LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
-#define DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
-
-struct store {
-    char *path;            /* as given: messages and store_describe() */
-    char *tmp;             /* PATH.tmp, full, for messages */
-    char *prev;            /* PATH.prev, full, for messages */
-    char *dir;             /* directory part of path; "." when it has no '/' */
-    const char *name;      /* last component of path: the *at() calls work inside dir */
-    const char *name_tmp;  /* last component of tmp */
-    const char *name_prev; /* last component of prev */
-    json_t *services;      /* the store's copy, key -> service object; owned */
-    int loaded;            /* a store_load() succeeded: commits may rewrite PATH */
-};
+/* The longest name the store uses next to PATH. */
+#define LONGEST_SUFFIX ".journal.tmp"
 
 /* ---- errors ----------------------------------------------------------------------- */
 
 /* snprintf truncates and always NUL-terminates when errlen > 0. */
-static void fail(char *err, size_t errlen, const char *fmt, ...)
+void store_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -117,27 +110,27 @@ struct store *store_open_file(const char *path, char *err, size_t errlen)
     size_t len, name_off;
 
     if (path == NULL || path[0] == '\0') {
-        fail(err, errlen, "state path is empty");
+        store_fail(err, errlen, "state path is empty");
         return NULL;
     }
     len = strlen(path);
     slash = strrchr(path, '/');
     name_off = slash != NULL ? (size_t)(slash - path) + 1 : 0;
-    /* The longest name used is PATH.prev: check it now, so a commit never meets
+    /* The longest name used is PATH.journal.tmp: check it now, so a commit never meets
      * ENAMETOOLONG after the service was accepted. */
-    if (len + sizeof(".prev") > PATH_MAX) {
+    if (len + sizeof(LONGEST_SUFFIX) > PATH_MAX) {
         /* Not echoed: a path this long would push the reason out of most buffers. */
-        fail(err, errlen, "state path too long (%zu bytes; the longest allowed is %d)", len,
-             PATH_MAX - (int)sizeof(".prev"));
+        store_fail(err, errlen, "state path too long (%zu bytes; the longest allowed is %d)", len,
+             PATH_MAX - (int)sizeof(LONGEST_SUFFIX));
         return NULL;
     }
     if (len - name_off == 0) {
-        fail(err, errlen, "%s: state path names a directory, not a file", path);
+        store_fail(err, errlen, "%s: state path names a directory, not a file", path);
         return NULL;
     }
-    if (len - name_off + sizeof(".prev") - 1 > NAME_MAX) {
-        fail(err, errlen, "%s: state file name too long (the longest allowed is %d bytes)", path,
-             NAME_MAX - (int)sizeof(".prev") + 1);
+    if (len - name_off + sizeof(LONGEST_SUFFIX) - 1 > NAME_MAX) {
+        store_fail(err, errlen, "%s: state file name too long (the longest allowed is %d bytes)", path,
+             NAME_MAX - (int)sizeof(LONGEST_SUFFIX) + 1);
         return NULL;
     }
 
@@ -147,6 +140,8 @@ struct store *store_open_file(const char *path, char *err, size_t errlen)
     s->path = concat(path, "");
     s->tmp = concat(path, ".tmp");
     s->prev = concat(path, ".prev");
+    s->journal = concat(path, ".journal");
+    s->journal_tmp = concat(path, LONGEST_SUFFIX);
     s->services = json_object();
     if (slash == NULL)
         s->dir = concat(".", "");
@@ -156,17 +151,19 @@ struct store *store_open_file(const char *path, char *err, size_t errlen)
         memcpy(s->dir, path, name_off - 1);
         s->dir[name_off - 1] = '\0';
     }
-    if (s->path == NULL || s->tmp == NULL || s->prev == NULL || s->dir == NULL ||
-        s->services == NULL)
+    if (s->path == NULL || s->tmp == NULL || s->prev == NULL || s->journal == NULL ||
+        s->journal_tmp == NULL || s->dir == NULL || s->services == NULL)
         goto oom;
     s->name = s->path + name_off;
     s->name_tmp = s->tmp + name_off;
     s->name_prev = s->prev + name_off;
+    s->name_journal = s->journal + name_off;
+    s->name_journal_tmp = s->journal_tmp + name_off;
     return s;
 
 oom:
     store_close(s);
-    fail(err, errlen, "%s: out of memory", path);
+    store_fail(err, errlen, "%s: out of memory", path);
     return NULL;
 }
 
@@ -178,6 +175,8 @@ void store_close(struct store *s)
     free(s->path);
     free(s->tmp);
     free(s->prev);
+    free(s->journal);
+    free(s->journal_tmp);
     free(s->dir);
     free(s);
 }
@@ -185,6 +184,11 @@ void store_close(struct store *s)
 const char *store_describe(const struct store *s)
 {
     return s->path;
+}
+
+void store_set_compact_bytes(struct store *s, uint64_t bytes)
+{
+    s->compact_bytes = bytes;
 }
 
 /* ---- load ------------------------------------------------------------------------- */
@@ -259,94 +263,118 @@ static const char *check_document(json_t *root, char *msg, size_t cap)
     return NULL;
 }
 
-int store_load(struct store *s, json_t **services, uint64_t *generation, char *err, size_t errlen)
+/* Reads PATH into *loaded (a new reference to its services object) and *generation; a
+ * missing PATH is an empty state at generation 0. Returns 0 or -1 with err. */
+static int load_snapshot(struct store *s, json_t **loaded, uint64_t *generation, char *err,
+                         size_t errlen)
 {
     struct reader r = {.fd = -1, .error = 0};
     json_error_t jerr;
     struct stat st;
-    json_t *root, *loaded, *copy;
+    json_t *root;
     const char *why;
     char msg[256], hint[PATH_MAX + 64];
 
-    *services = NULL;
+    *loaded = NULL;
     do
         r.fd = open(s->path, O_RDONLY | O_CLOEXEC);
     while (r.fd < 0 && errno == EINTR);
     if (r.fd < 0 && errno == ENOENT && access(s->prev, F_OK) == 0) {
         /* PATH gone but its previous copy here: someone moved the state away. Starting
          * empty would let the next commit bury it, so the operator decides. */
-        fail(err, errlen, "%s: missing, but %s exists: restore it (mv %s %s) or remove it "
+        store_fail(err, errlen, "%s: missing, but %s exists: restore it (mv %s %s) or remove it "
              "to start with an empty state", s->path, s->prev, s->prev, s->path);
         return -1;
     }
     if (r.fd < 0 && errno == ENOENT) {
-        /* Fresh start. Nothing is created here: load never writes. */
-        loaded = json_object();
-        copy = json_object();
-        if (loaded == NULL || copy == NULL) {
-            json_decref(loaded);
-            json_decref(copy);
-            fail(err, errlen, "%s: out of memory", s->path);
+        /* Fresh start (or only a journal so far). Nothing is created here: load never
+         * writes. */
+        *loaded = json_object();
+        if (*loaded == NULL) {
+            store_fail(err, errlen, "%s: out of memory", s->path);
             return -1;
         }
-        json_decref(s->services);
-        s->services = loaded;
-        s->loaded = 1;
-        *services = copy;
+        s->snapshot_bytes = 0;
         *generation = 0;
         return 0;
     }
     if (r.fd < 0) {
-        fail(err, errlen, "%s: cannot open: %s", s->path, strerror(errno));
+        store_fail(err, errlen, "%s: cannot open: %s", s->path, strerror(errno));
         return -1;
     }
     if (fstat(r.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fail(err, errlen, "%s: not a regular file", s->path);
+        store_fail(err, errlen, "%s: not a regular file", s->path);
         close(r.fd);
         return -1;
     }
 
-    root = json_load_callback(read_cb, &r, LOAD_FLAGS, &jerr);
+    root = json_load_callback(read_cb, &r, STORE_LOAD_FLAGS, &jerr);
     close(r.fd);
     if (r.error != 0) {
         json_decref(root);
-        fail(err, errlen, "%s: read error: %s", s->path, strerror(r.error));
+        store_fail(err, errlen, "%s: read error: %s", s->path, strerror(r.error));
         return -1;
     }
     if (root == NULL) {
         /* jansson's column is that of the last character it read, 0 when it read none
          * on the line (an empty file, a bad first byte); editors count from 1. */
         if (jerr.line > 0)
-            fail(err, errlen, "%s:%d:%d: %s%s", s->path, jerr.line,
+            store_fail(err, errlen, "%s:%d:%d: %s%s", s->path, jerr.line,
                  jerr.column > 0 ? jerr.column : 1, jerr.text, prev_hint(s, hint, sizeof(hint)));
         else
-            fail(err, errlen, "%s: %s%s", s->path, jerr.text, prev_hint(s, hint, sizeof(hint)));
+            store_fail(err, errlen, "%s: %s%s", s->path, jerr.text, prev_hint(s, hint, sizeof(hint)));
         return -1;
     }
     why = check_document(root, msg, sizeof(msg));
     if (why != NULL) {
-        fail(err, errlen, "%s: %s%s", s->path, why, prev_hint(s, hint, sizeof(hint)));
+        store_fail(err, errlen, "%s: %s%s", s->path, why, prev_hint(s, hint, sizeof(hint)));
         json_decref(root);
         return -1;
+    }
+    *loaded = json_incref(json_object_get(root, "services"));
+    *generation = (uint64_t)json_integer_value(json_object_get(root, "generation"));
+    s->snapshot_bytes = (uint64_t)st.st_size;
+    json_decref(root);
+    return 0;
+}
+
+int store_load(struct store *s, json_t **services, uint64_t *generation, char *err, size_t errlen)
+{
+    /* On failure the store keeps what it had (and stays unable to commit if it never
+     * loaded). */
+    const uint64_t old_snapshot = s->snapshot_bytes, old_journal = s->journal_bytes;
+    json_t *loaded, *copy;
+    uint64_t gen;
+
+    *services = NULL;
+    if (load_snapshot(s, &loaded, &gen, err, errlen) < 0)
+        goto fail;
+    /* The journal holds the commits made since the snapshot. */
+    if (store_journal_replay(s, loaded, &gen, err, errlen) < 0) {
+        json_decref(loaded);
+        goto fail;
     }
 
     /* The caller gets its own object (shallow copy), so commits that add or remove keys
      * in the store's copy never change the caller's object under it. */
-    loaded = json_incref(json_object_get(root, "services"));
     copy = json_copy(loaded);
     if (copy == NULL) {
         json_decref(loaded);
-        json_decref(root);
-        fail(err, errlen, "%s: out of memory", s->path);
-        return -1;
+        store_fail(err, errlen, "%s: out of memory", s->path);
+        goto fail;
     }
-    *generation = (uint64_t)json_integer_value(json_object_get(root, "generation"));
-    json_decref(root);
     json_decref(s->services);
     s->services = loaded;
+    s->generation = gen;
     s->loaded = 1;
     *services = copy;
+    *generation = gen;
     return 0;
+
+fail:
+    s->snapshot_bytes = old_snapshot;
+    s->journal_bytes = old_journal;
+    return -1;
 }
 
 /* ---- writing the document --------------------------------------------------------- */
@@ -358,7 +386,7 @@ struct writer {
     char *buf;  /* IO_CHUNK bytes */
 };
 
-static int write_all(int fd, const char *p, size_t n)
+int store_write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
@@ -381,7 +409,7 @@ static int writer_flush(struct writer *w)
 
     if (w->error != 0)
         return -1;
-    rc = write_all(w->fd, w->buf, w->len);
+    rc = store_write_all(w->fd, w->buf, w->len);
     w->len = 0;
     if (rc < 0) {
         w->error = -rc;
@@ -397,7 +425,7 @@ static int writer_put(struct writer *w, const char *p, size_t n)
     if (n > IO_CHUNK - w->len && writer_flush(w) < 0)
         return -1;
     if (n >= IO_CHUNK) {
-        int rc = write_all(w->fd, p, n);
+        int rc = store_write_all(w->fd, p, n);
 
         if (rc < 0)
             w->error = -rc;
@@ -470,7 +498,7 @@ static int write_document(struct store *s, int fd, uint64_t generation, const ch
     w.buf = malloc(IO_CHUNK);
     keys = malloc((n > 0 ? n : 1) * sizeof(*keys));
     if (w.buf == NULL || keys == NULL) {
-        fail(err, errlen, "%s: out of memory", s->tmp);
+        store_fail(err, errlen, "%s: out of memory", s->tmp);
         goto out;
     }
     for (void *it = json_object_iter(s->services); it != NULL;
@@ -490,7 +518,7 @@ static int write_document(struct store *s, int fd, uint64_t generation, const ch
         first = 0;
         writer_key(&w, keys[i]);
         writer_put(&w, ":", 1);
-        if (json_dump_callback(json_object_get(s->services, keys[i]), dump_cb, &w, DUMP_FLAGS) !=
+        if (json_dump_callback(json_object_get(s->services, keys[i]), dump_cb, &w, STORE_DUMP_FLAGS) !=
                 0 &&
             w.error == 0)
             bad = keys[i];
@@ -499,9 +527,9 @@ static int write_document(struct store *s, int fd, uint64_t generation, const ch
     writer_str(&w, "}}\n");
     writer_flush(&w);
     if (bad != NULL)
-        fail(err, errlen, "%s: service \"%s\" cannot be encoded as JSON", s->path, bad);
+        store_fail(err, errlen, "%s: service \"%s\" cannot be encoded as JSON", s->path, bad);
     else if (w.error != 0)
-        fail(err, errlen, "%s: write: %s", s->tmp, strerror(w.error));
+        store_fail(err, errlen, "%s: write: %s", s->tmp, strerror(w.error));
     else
         rc = 0;
 out:
@@ -512,7 +540,7 @@ out:
 
 /* ---- the directory ---------------------------------------------------------------- */
 
-static int fsync_retry(int fd)
+int store_fsync(int fd)
 {
     int rc;
 
@@ -544,7 +572,7 @@ static int fsync_parent(char *path, size_t end)
     }
     if (fd < 0)
         return -1;
-    rc = fsync_retry(fd);
+    rc = store_fsync(fd);
     close(fd);
     return rc;
 }
@@ -557,7 +585,7 @@ static int make_dirs(const struct store *s, char *err, size_t errlen)
     size_t i;
 
     if (p == NULL) {
-        fail(err, errlen, "%s: out of memory", s->path);
+        store_fail(err, errlen, "%s: out of memory", s->path);
         return -1;
     }
     for (i = 1; i <= len; i++) {
@@ -566,12 +594,12 @@ static int make_dirs(const struct store *s, char *err, size_t errlen)
         p[i] = '\0';
         if (mkdir(p, 0700) == 0) {
             if (fsync_parent(p, i) < 0) {
-                fail(err, errlen, "%s: cannot sync the parent directory: %s", p, strerror(errno));
+                store_fail(err, errlen, "%s: cannot sync the parent directory: %s", p, strerror(errno));
                 free(p);
                 return -1;
             }
         } else if (errno != EEXIST) {
-            fail(err, errlen, "%s: cannot create directory: %s", p, strerror(errno));
+            store_fail(err, errlen, "%s: cannot create directory: %s", p, strerror(errno));
             free(p);
             return -1;
         }
@@ -592,7 +620,7 @@ static int open_dir(const struct store *s, char *err, size_t errlen)
         fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
     if (fd < 0)
-        fail(err, errlen, "%s: cannot open directory: %s", s->dir, strerror(errno));
+        store_fail(err, errlen, "%s: cannot open directory: %s", s->dir, strerror(errno));
     return fd;
 }
 
@@ -611,50 +639,50 @@ static int replace_file(struct store *s, int dirfd, uint64_t generation, const c
             openat(dirfd, s->name_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     while (fd < 0 && errno == EINTR);
     if (fd < 0) {
-        fail(err, errlen, "%s: cannot create: %s", s->tmp, strerror(errno));
+        store_fail(err, errlen, "%s: cannot create: %s", s->tmp, strerror(errno));
         return -1;
     }
     /* A PATH.tmp left by a crash keeps its old mode under O_CREAT, and the umask may have
      * narrowed ours: set it outright. */
     if (fchmod(fd, 0600) < 0) {
-        fail(err, errlen, "%s: chmod: %s", s->tmp, strerror(errno));
+        store_fail(err, errlen, "%s: chmod: %s", s->tmp, strerror(errno));
         goto fail_open;
     }
     if (write_document(s, fd, generation, skip, err, errlen) < 0)
         goto fail_open;
-    if (fsync_retry(fd) < 0) {
-        fail(err, errlen, "%s: fsync: %s", s->tmp, strerror(errno));
+    if (store_fsync(fd) < 0) {
+        store_fail(err, errlen, "%s: fsync: %s", s->tmp, strerror(errno));
         goto fail_open;
     }
     /* After a successful fsync, close has nothing left to report on Linux; EINTR must not
      * be retried (the descriptor is gone). */
     rc = close(fd);
     if (rc < 0 && errno != EINTR) {
-        fail(err, errlen, "%s: close: %s", s->tmp, strerror(errno));
+        store_fail(err, errlen, "%s: close: %s", s->tmp, strerror(errno));
         goto fail_closed;
     }
 
     if (fstatat(dirfd, s->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (unlinkat(dirfd, s->name_prev, 0) < 0 && errno != ENOENT) {
-            fail(err, errlen, "%s: cannot remove: %s", s->prev, strerror(errno));
+            store_fail(err, errlen, "%s: cannot remove: %s", s->prev, strerror(errno));
             goto fail_closed;
         }
         if (linkat(dirfd, s->name, dirfd, s->name_prev, 0) < 0) {
-            fail(err, errlen, "%s: cannot link to %s: %s", s->prev, s->path, strerror(errno));
+            store_fail(err, errlen, "%s: cannot link to %s: %s", s->prev, s->path, strerror(errno));
             goto fail_closed;
         }
     } else if (errno != ENOENT) {
-        fail(err, errlen, "%s: %s", s->path, strerror(errno));
+        store_fail(err, errlen, "%s: %s", s->path, strerror(errno));
         goto fail_closed;
     }
     if (renameat(dirfd, s->name_tmp, dirfd, s->name) < 0) {
-        fail(err, errlen, "%s: cannot rename to %s: %s", s->tmp, s->path, strerror(errno));
+        store_fail(err, errlen, "%s: cannot rename to %s: %s", s->tmp, s->path, strerror(errno));
         goto fail_closed;
     }
-    if (fsync_retry(dirfd) < 0) {
+    if (store_fsync(dirfd) < 0) {
         /* Too late to take the rename back: say what the disk holds. The store's copy is
          * rolled back, and the next commit rewrites the whole document from it. */
-        fail(err, errlen,
+        store_fail(err, errlen,
              "%s: fsync of directory %s: %s (%s already holds the new "
              "document, but it may not survive a crash)",
              s->path, s->dir, strerror(errno), s->path);
@@ -669,64 +697,99 @@ fail_closed:
     return -1;
 }
 
+/* Writes the store's copy as the new snapshot and starts an empty journal, once the
+ * journal has grown past the threshold. Failing here loses nothing (every record is in
+ * the journal, which keeps growing): it is logged and tried again at the next commit. */
+static void maybe_compact(struct store *s, int dirfd)
+{
+    uint64_t limit = s->compact_bytes;
+    struct stat st;
+    char err[PATH_MAX + 256];
+
+    if (limit == 0)
+        limit = s->snapshot_bytes > STORE_COMPACT_MIN ? s->snapshot_bytes : STORE_COMPACT_MIN;
+    if (s->journal_bytes < limit)
+        return;
+    /* Crash after this and before the reset: the load skips the journal's records, which
+     * the snapshot already holds (their generations are not above its own). */
+    if (replace_file(s, dirfd, s->generation, NULL, err, sizeof(err)) < 0) {
+        log_warn("state: compaction of %s failed (nothing lost, every change is in %s; "
+                 "tried again at the next commit): %s", s->journal, s->journal, err);
+        return;
+    }
+    if (fstatat(dirfd, s->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        s->snapshot_bytes = (uint64_t)st.st_size;
+    if (store_journal_reset(s, dirfd, err, sizeof(err)) < 0)
+        log_warn("state: %s written, but the journal could not be emptied (nothing lost; "
+                 "tried again at the next commit): %s", s->path, err);
+}
+
 int store_commit(struct store *s, uint64_t generation, const char *key, json_t *service, char *err,
                  size_t errlen)
 {
     void *iter = NULL;
-    json_t *old = NULL;
-    int dirfd, rc;
+    int inserted = 0, dirfd, rc;
 
     if (key == NULL || key[0] == '\0') {
-        fail(err, errlen, "%s: empty service key", s->path);
+        store_fail(err, errlen, "%s: empty service key", s->path);
         return -1;
     }
     if (service != NULL && !json_is_object(service)) {
-        fail(err, errlen, "%s: service \"%s\" is not a JSON object", s->path, key);
+        store_fail(err, errlen, "%s: service \"%s\" is not a JSON object", s->path, key);
         return -1;
     }
     if (generation > GENERATION_MAX) {
-        fail(err, errlen, "%s: generation %" PRIu64 " out of range", s->path, generation);
+        store_fail(err, errlen, "%s: generation %" PRIu64 " out of range", s->path, generation);
         return -1;
     }
     /* Without a load, the copy is empty and a commit would replace a file full of services
      * with one service. */
     if (!s->loaded) {
-        fail(err, errlen,
+        store_fail(err, errlen,
              "%s: the state was not loaded (store_load must succeed before "
              "store_commit)",
              s->path);
         return -1;
     }
-    dirfd = open_dir(s, err, errlen);
-    if (dirfd < 0)
+    /* The loader accepts only consecutive generations in the journal: never write a record
+     * it would refuse. */
+    if (generation != s->generation + 1) {
+        store_fail(err, errlen,
+                   "%s: generation %" PRIu64 " is not the next one (the state is at %" PRIu64 ")",
+                   s->path, generation, s->generation);
         return -1;
+    }
 
     if (service != NULL) {
         iter = json_object_iter_at(s->services, key);
-        if (iter != NULL) {
-            old = json_incref(json_object_iter_value(iter));
-            json_object_iter_set(s->services, iter, service);
-        } else if (json_object_set(s->services, key, service) < 0) {
-            /* Out of memory, or key not UTF-8: nothing was inserted. */
-            fail(err, errlen, "%s: cannot add service \"%s\" (out of memory or not UTF-8)", s->path,
-                 key);
-            close(dirfd);
-            return -1;
+        if (iter == NULL) {
+            if (json_object_set(s->services, key, service) < 0) {
+                /* Out of memory, or key not UTF-8: nothing was inserted. */
+                store_fail(err, errlen, "%s: cannot add service \"%s\" (out of memory or not UTF-8)",
+                           s->path, key);
+                return -1;
+            }
+            inserted = 1;
         }
     }
-
-    rc = replace_file(s, dirfd, generation, service == NULL ? key : NULL, err, errlen);
-    close(dirfd);
-
+    dirfd = open_dir(s, err, errlen);
+    rc = dirfd < 0 ? -1
+                   : store_journal_append(s, dirfd, generation, key, service, err, errlen);
     if (rc < 0) {
-        if (old != NULL)
-            json_object_iter_set_new(s->services, iter, old); /* gives old's reference back */
-        else if (service != NULL)
+        if (inserted)
             json_object_del(s->services, key);
+        if (dirfd >= 0)
+            close(dirfd);
         return -1;
     }
-    json_decref(old);
-    if (service == NULL)
+
+    /* On disk: the copy follows, without allocating. */
+    if (iter != NULL)
+        json_object_iter_set(s->services, iter, service);
+    else if (service == NULL)
         json_object_del(s->services, key); /* -1 for a missing key: nothing to do */
+    s->generation = generation;
+    maybe_compact(s, dirfd);
+    close(dirfd);
     return 0;
 }

@@ -526,6 +526,7 @@ static const struct cfg_key control_keys[] = {
 static const struct cfg_key state_keys[] = {
     CFG_FUNC("backend", parse_state_backend),
     CFG_STRING("path", EC, state.path, "./state/edge.json"),
+    CFG_BYTES("compact_after", EC, state.compact_after, 0, 1024u * MIB, 0),
     CFG_UNSUPPORTED("url"),
     CFG_END,
 };

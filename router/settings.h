@@ -86,7 +86,9 @@ struct edge_config {
     } control;
 
     struct {
-        char *path;                  /* state.path, default "./state/edge.json" */
+        char    *path;               /* state.path, default "./state/edge.json" */
+        uint32_t compact_after;      /* journal bytes before a new snapshot; 0: automatic
+                                        (the larger of 1 MiB and the snapshot) */
     } state;
 
     struct cfg_route *routes;         /* routes: static routes from the file */

@@ -820,8 +820,12 @@ def malformed():
 # --------------------------------------------------------------------------- store failure
 
 def store_failure():
-    tmp = state_path("edge.json.tmp")
-    os.mkdir(tmp)  # the temp file cannot be created: every commit fails
+    tmp = state_path("edge.json.journal")
+    # The journal is empty after every compaction; a directory in its place means no
+    # commit can be appended: every write fails.
+    if os.path.isfile(tmp) and os.path.getsize(tmp) == 0:
+        os.unlink(tmp)
+    os.mkdir(tmp)
     dep3 = {"id": "dep3", "sha": "d3d3d3d3d3", "targets": [{"address": "127.0.0.1",
                                                             "ports": [W.a.port]}]}
     upd = {"ports": [{"port": 8000}], "health": dict(HEALTH, interval_ms=300)}
@@ -1004,7 +1008,10 @@ def main():
     t0 = time.monotonic()
     with E.Backend("a") as a, E.Backend("b") as b, E.Backend("c") as cc:
         W.a, W.b, W.c = a, b, cc
-        cfg = E.edge_config([], domain=DOMAIN)
+        # A new snapshot after every commit, so that state/edge.json always holds the
+        # whole state and the checks below can compare its bytes (the journal between
+        # snapshots is covered by test_store and by orchestrator_flow's restart).
+        cfg = E.edge_config([], domain=DOMAIN, state={"compact_after": "1"})
         with E.Edge(cfg) as edge:
             W.edge = edge
             start_edge(edge)

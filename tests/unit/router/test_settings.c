@@ -326,11 +326,14 @@ static void test_control_and_state_keys(void **state)
     assert_string_equal(c.control.token_file, "./control.token");
     assert_int_equal(c.control.ntokens, 0);
     assert_string_equal(c.state.path, "./state/edge.json");
+    assert_int_equal(c.state.compact_after, 0);
     edge_config_free(&c);
 
     assert_int_equal(load("control:\n  listen: \"127.0.0.1:7000\"\n  token_file: /etc/t\n"
                           "  tokens: [\"0123456789abcdef\", \"fedcba9876543210xyz\"]\n"
-                          "state: {backend: file, path: /var/lib/edge.json}\n", &c), 0);
+                          "state: {backend: file, path: /var/lib/edge.json, compact_after: 2MiB}\n",
+                          &c), 0);
+    assert_int_equal(c.state.compact_after, 2 * 1024 * 1024);
     assert_string_equal(c.control.listen.text, "127.0.0.1:7000");
     assert_string_equal(c.control.token_file, "/etc/t");
     assert_int_equal(c.control.ntokens, 2);
