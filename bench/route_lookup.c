@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "router/hostname.h"
+#include "router/base/hostname.h"
 #include "router/route_table.h"
 
 #define NAME_STRIDE 48           /* "proj1234567-worker-xxxxxxxx.hostess.run" fits */

@@ -40,9 +40,8 @@
 
 #include "certs/internal.h"
 #include "router/base/hash.h"
-#include "router/base/span.h"
+#include "router/base/hostname.h"
 
-#define LABEL_MAX 63
 
 struct name_slot {
     uint64_t hash;
@@ -69,38 +68,13 @@ struct cert_store {
 
 /* ---- names ---------------------------------------------------------------------- */
 
-static int name_char_is_valid(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
 int cert__name_normalise(const char *in, size_t len, char *out)
 {
-    size_t label = 0;
-
-    /* "example.com." is the same name, fully qualified; only one dot goes. */
-    if (len > 0 && in[len - 1] == '.')
-        len--;
-    if (len == 0 || len > CERT_NAME_MAX)
+    /* The router's normal form (lower case, one trailing dot dropped, labels of
+     * [a-z0-9-_]), without what a certificate name cannot be: a port or an IP literal. */
+    if (memchr(in, ':', len) != NULL || memchr(in, '[', len) != NULL)
         return -1;
-    for (size_t i = 0; i < len; i++) {
-        char c = ascii_lower(in[i]);
-        if (c == '.') {
-            if (label == 0)
-                return -1; /* leading dot or "a..b" */
-            label = 0;
-        } else if (name_char_is_valid(c)) {
-            if (++label > LABEL_MAX)
-                return -1;
-        } else {
-            return -1;
-        }
-        out[i] = c;
-    }
-    if (label == 0)
-        return -1;
-    out[len] = '\0';
-    return (int)len;
+    return hostname_normalise(in, len, out);
 }
 
 /* ---- tables --------------------------------------------------------------------- */

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "router/base/log.h"
-#include "router/hostname.h"
+#include "router/base/hostname.h"
 #include "router/internal.h"
 #include "router/route_table.h"
 

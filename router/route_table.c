@@ -26,7 +26,7 @@
 
 #include "router/base/epoch.h"
 #include "router/base/hash.h"
-#include "router/hostname.h"
+#include "router/base/hostname.h"
 
 struct route_set {
     uint32_t     nports;

@@ -25,7 +25,7 @@
 #include "router/base/cfg.h"
 #include "router/base/log.h"
 #include "router/base/span.h"
-#include "router/hostname.h"
+#include "router/base/hostname.h"
 
 #define EC        struct edge_config
 #define MS_DAY    (24u * 3600u * 1000u)

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "router/hostname.h"
+#include "router/base/hostname.h"
 
 static char out[HOSTNAME_MAX + 1];
 

@@ -11,7 +11,7 @@
  *   - IPv6 literal: "[" address "]" lowercased, the address checked by inet_pton;
  *   - an optional ":port" of 1-5 digits (0..65535) is accepted and dropped.
  */
-#include "router/hostname.h"
+#include "router/base/hostname.h"
 
 #include <arpa/inet.h>
 #include <string.h>

@@ -2,8 +2,8 @@
  * hostname: the normal form used for every route lookup (CONTRACT §1): a Host header,
  * :authority or SNI value, lowercased, with any ":port" and one trailing dot removed.
  */
-#ifndef HOSTESS_ROUTER_HOSTNAME_H
-#define HOSTESS_ROUTER_HOSTNAME_H
+#ifndef HOSTESS_ROUTER_BASE_HOSTNAME_H
+#define HOSTESS_ROUTER_BASE_HOSTNAME_H
 
 #include <stddef.h>
 
