@@ -527,10 +527,8 @@ struct control_api *control_api_start(uv_loop_t *loop, const struct edge_config 
     return a;
 }
 
-int control_api_reload(struct control_api *a, const struct edge_config *cfg,
-                       const char *const *tokens, size_t ntokens)
+int control_api_set_tokens(struct control_api *a, const char *const *tokens, size_t ntokens)
 {
-    (void)cfg;
     return ctl_server_set_tokens(a->server, tokens, ntokens);
 }
 

@@ -27,9 +27,8 @@ struct control_api *control_api_start(uv_loop_t *loop, const struct edge_config 
 /* The model's event hook: sends the event to every stream and wakes waiting promotes. */
 void control_api_event(struct control_api *a, uint64_t generation, const char *type,
                        json_t *data);
-/* New tokens and limits after SIGHUP. Returns 0 or -ENOMEM. */
-int control_api_reload(struct control_api *a, const struct edge_config *cfg,
-                       const char *const *tokens, size_t ntokens);
+/* New tokens after SIGHUP. Returns 0 or -ENOMEM (the old tokens stay). */
+int control_api_set_tokens(struct control_api *a, const char *const *tokens, size_t ntokens);
 /* Stops listening; waiting promotes and event streams end. Run the loop afterwards so
  * that handles finish closing. */
 void control_api_close(struct control_api *a);

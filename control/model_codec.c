@@ -480,10 +480,8 @@ static json_t *urls_json(struct model *m, const struct msvc *s, const char *id,
     return o;
 }
 
-const char *mdep_state(struct model *m, const struct msvc *s, const struct mdep *d)
+const char *mdep_state(const struct mdep *d)
 {
-    (void)m;
-    (void)s;
     switch (d->phase) {
     case PHASE_ACTIVE:
         return "active";
@@ -509,7 +507,7 @@ json_t *mdep_to_api(struct model *m, const struct msvc *s, const struct mdep *d)
     json_t *urls = urls_json(m, s, d->id7, "deployment_url", "deployment_host");
     return json_pack("{s:s,s:o,s:s,s:s,s:o,s:i,s:o}", "id", d->id, "sha",
                      d->sha[0] ? json_string(d->sha) : json_null(), "host_id", d->id7, "state",
-                     mdep_state(m, s, d), "targets", targets, "healthy_targets",
+                     mdep_state(d), "targets", targets, "healthy_targets",
                      d->rt ? (int)d->rt->nup : 0, "urls", urls);
 }
 

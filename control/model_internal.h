@@ -140,7 +140,8 @@ json_t *mdep_to_api(struct model *m, const struct msvc *s, const struct mdep *d)
 int msvc_apply_put(struct msvc *s, json_t *body, int creating, struct model_err *err);
 /* Parses a targets array into d (replacing its targets). -1 with err. */
 int mdep_parse_targets(struct mdep *d, json_t *targets, struct model_err *err);
-const char *mdep_state(struct model *m, const struct msvc *s, const struct mdep *d);
+/* What the API shows: the phase, refined by health and drain. */
+const char *mdep_state(const struct mdep *d);
 int model_fqdn(struct model *m, const struct msvc *s, const char *id, uint32_t port,
                char *out, size_t cap);
 

@@ -228,7 +228,7 @@ static void on_health(struct health_check *hc, int healthy, const char *detail, 
     if (m->o.on_event != NULL) {
         json_t *data = json_pack("{s:s,s:s,s:s,s:b,s:s,s:s}", "service", s->key, "deployment",
                                  d->id, "target", d->targets[ref->index].address, "healthy",
-                                 healthy, "detail", detail, "state", mdep_state(m, s, d));
+                                 healthy, "detail", detail, "state", mdep_state(d));
         m->o.on_event(m->o.ud, m->generation, "deployment.health", data);
         json_decref(data);
     }

@@ -196,7 +196,7 @@ void control_plane_reload(struct control_plane *p, const struct edge_config *cfg
                   ? "control.tokens: at most 64 tokens" : err);
         return;
     }
-    if (control_api_reload(p->api, cfg, tokens, n) != 0)
+    if (control_api_set_tokens(p->api, tokens, n) != 0)
         log_error("reload: control tokens kept: out of memory");
 }
 
