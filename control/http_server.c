@@ -67,61 +67,20 @@ static const char *conn_state_name(enum conn_state st)
 
 /* Reason phrases, and the error code of the server's own rejections (NULL: never made
  * by the server itself; "bad_request" is the default). */
-static const struct status_text {
-    int status;
-    const char *reason, *code;
-} status_texts[] = {
-    {100, "Continue", NULL},
-    {200, "OK", NULL},
-    {201, "Created", NULL},
-    {202, "Accepted", NULL},
-    {204, "No Content", NULL},
-    {301, "Moved Permanently", NULL},
-    {302, "Found", NULL},
-    {304, "Not Modified", NULL},
-    {400, "Bad Request", "bad_request"},
-    {401, "Unauthorized", "unauthorized"},
-    {403, "Forbidden", NULL},
-    {404, "Not Found", NULL},
-    {405, "Method Not Allowed", NULL},
-    {408, "Request Timeout", "request_timeout"},
-    {409, "Conflict", NULL},
-    {410, "Gone", NULL},
-    {411, "Length Required", NULL},
-    {412, "Precondition Failed", NULL},
-    {413, "Content Too Large", "payload_too_large"},
-    {414, "URI Too Long", "uri_too_long"},
-    {415, "Unsupported Media Type", NULL},
-    {417, "Expectation Failed", "expectation_failed"},
-    {422, "Unprocessable Content", NULL},
-    {428, "Precondition Required", NULL},
-    {429, "Too Many Requests", NULL},
-    {431, "Request Header Fields Too Large", "headers_too_large"},
-    {500, "Internal Server Error", "internal"},
-    {501, "Not Implemented", "not_implemented"},
-    {502, "Bad Gateway", NULL},
-    {503, "Service Unavailable", NULL},
-    {504, "Gateway Timeout", NULL},
-};
-
-static const struct status_text *status_text(int status)
-{
-    for (size_t i = 0; i < sizeof status_texts / sizeof status_texts[0]; i++)
-        if (status_texts[i].status == status)
-            return &status_texts[i];
-    return NULL;
-}
-
-static const char *reason_phrase(int status)
-{
-    const struct status_text *t = status_text(status);
-    return t ? t->reason : "Unknown";
-}
-
+/* The error code of a status the server layer answers by itself; handlers pass theirs. */
 static const char *error_code(int status)
 {
-    const struct status_text *t = status_text(status);
-    return t && t->code ? t->code : "bad_request";
+    switch (status) {
+    case 401: return "unauthorized";
+    case 408: return "request_timeout";
+    case 413: return "payload_too_large";
+    case 414: return "uri_too_long";
+    case 417: return "expectation_failed";
+    case 431: return "headers_too_large";
+    case 500: return "internal";
+    case 501: return "not_implemented";
+    default: return "bad_request";
+    }
 }
 
 /* {"error":{"code":..,"message":..,"details":{..}}}, malloc'd; NULL when out of memory.
@@ -294,9 +253,9 @@ static int conn_write_response(struct conn *c, int status, const char *extra, co
     /* RFC 9110 §8.6: no Content-Length (and no content) in a 204. */
     int no_len = status == 204;
     int n = no_len
-                ? snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status))
+                ? snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, h1_reason(status))
                 : snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n", status,
-                           reason_phrase(status), len);
+                           h1_reason(status), len);
 
     b[nb++] = uv_buf_init(line, (unsigned)n);
     if (ctype != NULL) {
@@ -586,7 +545,7 @@ void ctl_respond_error(struct ctl_request *req, int status, const char *code, co
                        const char *details_json)
 {
     char *b =
-        error_body(code ? code : "error", message ? message : reason_phrase(status), details_json);
+        error_body(code ? code : "error", message ? message : h1_reason(status), details_json);
     ctl_respond(req, status, NULL, "application/json", b ? b : oom_body,
                 b ? strlen(b) : sizeof(oom_body) - 1);
     free(b);

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,22 +145,23 @@ static int parse_health(struct msvc *s, json_t *h, struct model_err *e)
                        "must start with / and contain no spaces or control characters");
         snprintf(s->hspec.path, sizeof s->hspec.path, "%s", path);
     }
-    v = s->hspec.interval_ms;
-    if (opt_int(h, "interval_ms", "health.", 100, 3600000, &v, e) != 0)
-        return -1;
-    s->hspec.interval_ms = (uint32_t)v;
-    v = s->hspec.timeout_ms;
-    if (opt_int(h, "timeout_ms", "health.", 10, 600000, &v, e) != 0)
-        return -1;
-    s->hspec.timeout_ms = (uint32_t)v;
-    v = s->hspec.healthy_threshold;
-    if (opt_int(h, "healthy_threshold", "health.", 1, 100, &v, e) != 0)
-        return -1;
-    s->hspec.healthy_threshold = (uint32_t)v;
-    v = s->hspec.unhealthy_threshold;
-    if (opt_int(h, "unhealthy_threshold", "health.", 1, 100, &v, e) != 0)
-        return -1;
-    s->hspec.unhealthy_threshold = (uint32_t)v;
+    static const struct {
+        const char *key;
+        size_t      off; /* of a uint32_t in struct health_spec */
+        long long   lo, hi;
+    } ints[] = {
+        {"interval_ms", offsetof(struct health_spec, interval_ms), 100, 3600000},
+        {"timeout_ms", offsetof(struct health_spec, timeout_ms), 10, 600000},
+        {"healthy_threshold", offsetof(struct health_spec, healthy_threshold), 1, 100},
+        {"unhealthy_threshold", offsetof(struct health_spec, unhealthy_threshold), 1, 100},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        uint32_t *field = (uint32_t *)((char *)&s->hspec + ints[i].off);
+        v = *field;
+        if (opt_int(h, ints[i].key, "health.", ints[i].lo, ints[i].hi, &v, e) != 0)
+            return -1;
+        *field = (uint32_t)v;
+    }
     return 0;
 }
 

@@ -112,6 +112,10 @@ struct h1_response {
     const char      *error;
 };
 
+/* The reason phrase of an HTTP status code ("Not Found"), "Unknown" for codes we never
+ * send. Shared by the data plane and the control API. */
+const char *h1_reason(int status);
+
 /* Parses a request head at buf[0..len).
  * Returns head_len (> 0) when a complete, valid head was parsed; 0 when more bytes are
  * needed and the limits still allow them; or a negative HTTP status: -400 (malformed or

@@ -295,7 +295,6 @@ int h1_build_response(struct exchange *ex, const struct h1_response *resp);
 /* A complete canned response (head + short body) in ex->downhead. */
 int h1_build_error(struct exchange *ex, int status, const char *detail, uint32_t retry_after,
                    int close);
-const char *h1_reason(int status);
 
 /* stats.c */
 void stats_exchange(struct worker *w, const struct exchange *ex);
