@@ -191,6 +191,9 @@ static int write_service(struct model *m, const char *key, struct msvc *old, str
     }
     int rc = store_commit(m->o.store, m->generation + 1, key, j, msg, sizeof msg);
     json_decref(j);
+    /* The commit blocked on fsync while the loop's clock stood still: timers started from
+     * here on (drain deadlines, health checks) count from now, not from before it. */
+    uv_update_time(m->o.loop);
     if (rc != 0) {
         log_error("state: %s", msg);
         msvc_free(neu);

@@ -553,9 +553,6 @@ void model_reconcile(struct model *m, struct msvc *old, struct msvc *neu)
             if (od != NULL && od->phase == PHASE_ACTIVE && d->phase == PHASE_PREVIOUS) {
                 d->rt->draining = 1;
                 d->rt->cut_tag = d->rt->stable_tag;
-                /* The loop's clock stood still while the state file was written: the
-                 * deadline counts from the swap, not from the start of the request. */
-                uv_update_time(m->o.loop);
                 uv_timer_start(&d->rt->drain, on_drained, d->rt->drain_ms_next, 0);
             }
             if (d->phase == PHASE_ACTIVE && (od == NULL || od->phase != PHASE_ACTIVE)) {
