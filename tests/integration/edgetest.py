@@ -13,6 +13,7 @@ Pieces:
   RecordingBackend()                 records every raw byte it receives; 200 per request
   raw_exchange(), read_response(), Client   raw-socket HTTP client pieces
   ws_connect(), ws_send(), ws_recv()  minimal RFC 6455 client
+  Edge.api(), api_call(), EventStream  control API calls and its SSE event stream
   curl(), wrk(), rss_kib()
   Checker                            counts passed/failed checks, prints the summary
 """
@@ -371,6 +372,92 @@ class Edge:
                 log("--- edge stderr (tail) ---\n" + tail)
         if self._own_tmp:
             self.tmp.cleanup()
+
+
+class EventStream:
+    """GET /v1/events on a raw socket; a thread parses the SSE blocks into
+    {"id","event","data"} dicts."""
+
+    def __init__(self, port, token):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock.sendall(("GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                           "Authorization: Bearer %s\r\nAccept: text/event-stream\r\n\r\n"
+                           % (port, token)).encode())
+        self.status = None
+        self.headers = {}
+        self.events = []
+        self.lock = threading.Lock()
+        self.eof = False
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        buf = b""
+        head = False
+        self.sock.settimeout(0.2)
+        while not self._stop:
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not d:
+                break
+            buf += d
+            if not head:
+                i = buf.find(b"\r\n\r\n")
+                if i < 0:
+                    continue
+                lines = buf[:i].decode("latin-1").split("\r\n")
+                self.status = int(lines[0].split(" ")[1])
+                for ln in lines[1:]:
+                    k, _, v = ln.partition(":")
+                    self.headers[k.strip().lower()] = v.strip()
+                buf = buf[i + 4:]
+                head = True
+            while b"\n\n" in buf:
+                block, buf = buf.split(b"\n\n", 1)
+                ev = {"id": None, "event": None, "data": ""}
+                for ln in block.decode("utf-8", "replace").split("\n"):
+                    k, _, v = ln.partition(":")
+                    if v.startswith(" "):
+                        v = v[1:]
+                    if k in ("id", "event"):
+                        ev[k] = v
+                    elif k == "data":
+                        ev["data"] += v
+                try:
+                    ev["json"] = json.loads(ev["data"])
+                except ValueError:
+                    ev["json"] = None
+                with self.lock:
+                    self.events.append(ev)
+        self.eof = True
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.events)
+
+    def wait(self, pred, timeout=3.0):
+        """The first event satisfying pred, waiting (bounded) for it; None on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for ev in self.snapshot():
+                if pred(ev):
+                    return ev
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
+
+    def close(self):
+        self._stop = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.thread.join(2)
 
 
 def api_call(port, method, path, body=None, token=None, headers=(), raw=None, timeout=10.0):

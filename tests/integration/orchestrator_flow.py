@@ -246,96 +246,13 @@ class Load:
         return [x for x in self.results if x[0] != 200]
 
 
-class Events:
-    """GET /v1/events on a raw socket; a thread parses the SSE blocks into
-    {"id","event","data"} dicts."""
-
-    def __init__(self, port, token):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.sock.sendall(("GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                           "Authorization: Bearer %s\r\nAccept: text/event-stream\r\n\r\n"
-                           % (port, token)).encode())
-        self.status = None
-        self.headers = {}
-        self.events = []
-        self.lock = threading.Lock()
-        self.eof = False
-        self._stop = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        buf = b""
-        head = False
-        self.sock.settimeout(0.2)
-        while not self._stop:
-            try:
-                d = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            if not d:
-                break
-            buf += d
-            if not head:
-                i = buf.find(b"\r\n\r\n")
-                if i < 0:
-                    continue
-                lines = buf[:i].decode("latin-1").split("\r\n")
-                self.status = int(lines[0].split(" ")[1])
-                for ln in lines[1:]:
-                    k, _, v = ln.partition(":")
-                    self.headers[k.strip().lower()] = v.strip()
-                buf = buf[i + 4:]
-                head = True
-            while b"\n\n" in buf:
-                block, buf = buf.split(b"\n\n", 1)
-                ev = {"id": None, "event": None, "data": ""}
-                for ln in block.decode("utf-8", "replace").split("\n"):
-                    k, _, v = ln.partition(":")
-                    if v.startswith(" "):
-                        v = v[1:]
-                    if k in ("id", "event"):
-                        ev[k] = v
-                    elif k == "data":
-                        ev["data"] += v
-                try:
-                    ev["json"] = json.loads(ev["data"])
-                except ValueError:
-                    ev["json"] = None
-                with self.lock:
-                    self.events.append(ev)
-        self.eof = True
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.events)
-
-    def wait(self, pred, timeout=3.0):
-        def probe():
-            for ev in self.snapshot():
-                if pred(ev):
-                    return ev
-            return None
-        return wait_for(probe, timeout, 0.02)
-
-    def close(self):
-        self._stop = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        self.thread.join(2)
-
-
 # --------------------------------------------------------------------------- sections
 
 def events_open():
     wait_control()
     st, _, h = api("GET", "/v1/health")
     g0 = h.get("generation") if h else None
-    S.events = Events(S.edge.control_port, S.edge.token())
+    S.events = E.EventStream(S.edge.control_port, S.edge.token())
     ev = S.events.wait(lambda e: True, 3.0)
     c.check(S.events.status == 200 and "text/event-stream" in S.events.headers.get(
         "content-type", ""), "GET /v1/events -> 200 text/event-stream",
@@ -995,7 +912,7 @@ def restart():
         st, b, _ = wait_route(host, want, 3.0)
         c.check(st == 200 and b == want, "after restart %s -> %s (within %.2fs)"
                 % (host, want, time.monotonic() - t0), (st, b))
-    S.events = Events(S.edge.control_port, S.edge.token())
+    S.events = E.EventStream(S.edge.control_port, S.edge.token())
     ev = S.events.wait(lambda e: True, 3.0)
     c.check(ev is not None and ev["event"] == "hello" and ev["id"] == str(g),
             "new event stream after restart: hello with id = generation %d" % g, ev)

@@ -276,72 +276,6 @@ def swap_loop(edge, svc, host, deps, nswaps, duration, close, figures, label, **
 
 # --------------------------------------------------------------------------- part 3 helpers
 
-class EventsReader:
-    """GET /v1/events on its own connection, read in a thread until stop()."""
-
-    def __init__(self, edge):
-        self.sock = socket.create_connection(("127.0.0.1", edge.control_port), timeout=5)
-        self.sock.sendall(("GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                           "Authorization: Bearer %s\r\n\r\n" % edge.token()).encode())
-        self.buf = bytearray()
-        self.lock = threading.Lock()
-        self.done = False
-        self.th = threading.Thread(target=self._run, daemon=True)
-        self.th.start()
-
-    def _run(self):
-        self.sock.settimeout(0.2)
-        while not self.done:
-            try:
-                d = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            if not d:
-                break
-            with self.lock:
-                self.buf += d
-
-    def events(self):
-        """[(event, data dict)] received so far."""
-        with self.lock:
-            text = bytes(self.buf).decode("utf-8", "replace")
-        body = text.split("\r\n\r\n", 1)[1] if "\r\n\r\n" in text else ""
-        out = []
-        for block in body.split("\n\n"):
-            ev, data = None, None
-            for ln in block.split("\n"):
-                if ln.startswith("event:"):
-                    ev = ln[6:].strip()
-                elif ln.startswith("data:"):
-                    try:
-                        data = json.loads(ln[5:].strip())
-                    except ValueError:
-                        data = {"_raw": ln}
-            if ev:
-                out.append((ev, data or {}))
-        return out
-
-    def wait_for(self, pred, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            for ev in self.events():
-                if pred(ev):
-                    return ev
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.05)
-
-    def stop(self):
-        self.done = True
-        self.th.join(2)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
 def sse_stream(port, host, n, interval_ms, result, started):
     """Reads /sse?n&interval_ms through host, recording when each body piece arrives."""
     try:
@@ -461,7 +395,7 @@ def drain_in_flight(edge, backends):
     c.check(names <= {"lb1", "lb2"}, "stable host of live routes to live-blue", names)
 
     off = log_size(edge)
-    events = EventsReader(edge)
+    events = E.EventStream(edge.control_port, edge.token())
     try:
         # --- two SSE streams in flight on live-blue during a promote with drain_ms 3000
         short, long_ = {}, {}
@@ -517,14 +451,14 @@ def drain_in_flight(edge, backends):
                 "SSE stream longer than the drain is cut about at the deadline (3 s)",
                 "cut %.2fs after promote, %s" % (
                     cut_at, {k: v for k, v in long_.items() if k != "pieces"}))
-        ev = events.wait_for(lambda e: e[0] == "deployment.retained" and
-                             e[1].get("deployment") == "live-blue", 2.0)
-        c.check(ev is not None and ev[1].get("service") == "demo/prod/live",
+        ev = events.wait(lambda e: e["event"] == "deployment.retained" and
+                         (e["json"] or {}).get("deployment") == "live-blue", 2.0)
+        c.check(ev is not None and ev["json"].get("service") == "demo/prod/live",
                 "GET /v1/events: deployment.retained for live-blue",
-                [e[0] for e in events.events()])
-        c.check(events.wait_for(lambda e: e[0] == "deployment.promoted" and
-                                e[1].get("deployment") == "live-green" and
-                                e[1].get("previous") == "live-blue", 0.5) is not None,
+                [e["event"] for e in events.snapshot()])
+        c.check(events.wait(lambda e: e["event"] == "deployment.promoted" and
+                            (e["json"] or {}).get("deployment") == "live-green" and
+                            (e["json"] or {}).get("previous") == "live-blue", 0.5) is not None,
                 "GET /v1/events: deployment.promoted live-green (previous live-blue)")
         names = backend_names(edge.port, blue_host)
         c.check(names <= {"lb1", "lb2"}, "retained live-blue's deployment URL still routes",
@@ -568,10 +502,10 @@ def drain_in_flight(edge, backends):
                     "WebSocket via live-blue's deployment URL stays open")
             st_ret = wait_state(edge, "live", "live-green", "retained", 1.0)
             c.check(st_ret == "retained", "live-green retained after the 1 s drain", st_ret)
-            ev = events.wait_for(lambda e: e[0] == "deployment.retained" and
-                                 e[1].get("deployment") == "live-green", 1.0)
+            ev = events.wait(lambda e: e["event"] == "deployment.retained" and
+                             (e["json"] or {}).get("deployment") == "live-green", 1.0)
             c.check(ev is not None, "GET /v1/events: deployment.retained for live-green",
-                    [e[0] for e in events.events()])
+                    [e["event"] for e in events.snapshot()])
             ws_new, r4 = E.ws_connect(edge.port, green_host)
             c.check(r4.status == 101 and ws_echo(ws_new, b"n1"),
                     "a new WebSocket via retained live-green's deployment URL works",
@@ -581,7 +515,7 @@ def drain_in_flight(edge, backends):
             for w in (ws_stable, ws_dep, ws_old):
                 w.close()
     finally:
-        events.stop()
+        events.close()
 
 
 def main():
