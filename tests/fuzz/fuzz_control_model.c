@@ -71,6 +71,7 @@
 #include "router/route_table.h"
 #include "router/router.h"
 #include "router/settings.h"
+#include "tests/support/rm_rf.h"
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
@@ -145,33 +146,6 @@ static struct {
 } F;
 
 /* ---- fixture ------------------------------------------------------------------------- */
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) != 0)
-        return;
-    if (!S_ISDIR(st.st_mode)) {
-        unlink(path);
-        return;
-    }
-    d = opendir(path);
-    if (d != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            char child[PATH_MAX];
-
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
-            rm_rf(child);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
 
 static void remove_dir(void)
 {

@@ -37,6 +37,7 @@
 #include "router/route_table.h"
 #include "router/router.h"
 #include "router/settings.h"
+#include "tests/support/rm_rf.h"
 
 #define DOMAIN ".hostess.localhost"
 #define MAX_EVENTS 512
@@ -77,33 +78,6 @@ struct fx {
     size_t       nev;
     struct hsrv  srv[2];
 };
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) != 0)
-        return;
-    if (!S_ISDIR(st.st_mode)) {
-        unlink(path);
-        return;
-    }
-    d = opendir(path);
-    if (d != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            char child[PATH_MAX];
-
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
-            rm_rf(child);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
 
 static void on_event(void *ud, uint64_t generation, const char *type, json_t *data)
 {

@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "control/store.h"
+#include "tests/support/rm_rf.h"
 
 /* ---- fixture and helpers ---------------------------------------------------------- */
 
@@ -50,34 +51,6 @@ static void set_path(struct fx *fx, const char *rel)
                 sizeof(fx->prev));
     assert_true((size_t)snprintf(fx->journal, sizeof(fx->journal), "%s.journal", fx->path) <
                 sizeof(fx->journal));
-}
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) != 0)
-        return;
-    if (!S_ISDIR(st.st_mode)) {
-        unlink(path);
-        return;
-    }
-    chmod(path, 0700); /* a test may have left it read-only */
-    d = opendir(path);
-    if (d != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            char child[PATH_MAX];
-
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
-            rm_rf(child);
-        }
-        closedir(d);
-    }
-    rmdir(path);
 }
 
 static int setup(void **state)
