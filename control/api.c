@@ -184,8 +184,6 @@ static void promote(struct control_api *a, struct ctl_request *req,
 {
     json_t *out = NULL;
     struct model_err e = {0};
-    if (precondition(a, req, v->if_match) != 0)
-        return; /* as for every write: If-Match before the body */
     json_t *body = v->body_len ? parse_body(req, v) : json_object();
     if (body == NULL)
         return;
@@ -370,7 +368,6 @@ static void services(struct control_api *a, struct ctl_request *req,
     struct model_err e = {0};
     json_t *out = NULL, *body = NULL;
     int st;
-    int write = !is(v, "GET") && !is(v, "HEAD");
 
     if (n == 2) {
         if (!is(v, "GET"))
@@ -386,7 +383,8 @@ static void services(struct control_api *a, struct ctl_request *req,
     if (n == 6 && strcmp(seg[5], "domains") == 0)
         return ctl_respond_error(req, 501, "not_implemented",
                                  "custom domains arrive with ACME support", NULL);
-    if (write && (is(v, "PUT") || is(v, "POST") || is(v, "DELETE")) && n != 8 &&
+    /* Every write checks If-Match first, before its body is looked at. */
+    if ((is(v, "PUT") || is(v, "POST") || is(v, "DELETE")) &&
         precondition(a, req, v->if_match) != 0)
         return;
     if (n == 5) {
@@ -419,7 +417,7 @@ static void services(struct control_api *a, struct ctl_request *req,
     } else if (n == 8 && strcmp(seg[7], "targets") == 0) {
         if (!is(v, "PUT"))
             return method_not_allowed(req, "PUT");
-        if (precondition(a, req, v->if_match) != 0 || (body = parse_body(req, v)) == NULL)
+        if ((body = parse_body(req, v)) == NULL)
             return;
         st = model_replace_targets(a->model, seg[2], seg[3], seg[4], seg[6], body, &out, &e);
     } else if (n == 8 && strcmp(seg[7], "promote") == 0) {
