@@ -125,7 +125,7 @@ int sendq_write(struct sendq *q, uv_stream_t *s, const uv_buf_t *iov, unsigned n
     return 0;
 }
 
-void conn_on_written(uv_write_t *req, int status)
+static void conn_on_written(uv_write_t *req, int status)
 {
     struct conn *c = container_of(req, struct conn, tx.req);
 
@@ -134,6 +134,11 @@ void conn_on_written(uv_write_t *req, int status)
         return; /* cancelled by uv_close */
     if (c->state == C_BUSY || c->state == C_RELAY)
         exchange_on_client_written(&c->ex, status);
+}
+
+int conn_send(struct conn *c, const uv_buf_t *iov, unsigned n)
+{
+    return sendq_write(&c->tx, (uv_stream_t *)&c->tcp, iov, n, conn_on_written);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)

@@ -120,7 +120,7 @@ static void exchange_fail(struct exchange *ex, int status, const char *detail,
     }
     uv_buf_t b = uv_buf_init(ex->downhead.p, ex->downhead.len);
     ex->resp_used = 0;
-    int r = sendq_write(&c->tx, (uv_stream_t *)&c->tcp, &b, 1, conn_on_written);
+    int r = conn_send(c, &b, 1);
     if (r < 0)
         exchange_abort(ex, TERM_CLIENT, PH_RESP_HEAD);
     else if (r == 1)
@@ -249,7 +249,7 @@ void exchange_up_ready(struct exchange *ex, struct upconn *u)
         /* RFC 9110 §10.1.1: we have somewhere to send the body, so ask for it. */
         uv_buf_t b = uv_buf_init(continue_100, sizeof continue_100 - 1);
         ex->flags &= ~EX_F_EXPECT;
-        if (sendq_write(&c->tx, (uv_stream_t *)&c->tcp, &b, 1, conn_on_written) < 0) {
+        if (conn_send(c, &b, 1) < 0) {
             exchange_abort(ex, TERM_CLIENT, PH_BODY);
             return;
         }
@@ -510,7 +510,7 @@ static void exchange_pump_response(struct exchange *ex)
         }
         ex->resp_used = used;
         ex->flags |= EX_F_HEAD_OUT;
-        int r = sendq_write(&c->tx, (uv_stream_t *)&c->tcp, iov, n, conn_on_written);
+        int r = conn_send(c, iov, n);
         if (r < 0) {
             exchange_abort(ex, TERM_CLIENT, PH_RESP_BODY);
             return;

@@ -236,7 +236,10 @@ void conn_rx_resume(struct conn *c);
 void conn_exchange_done(struct conn *c);
 void conn_reject(struct conn *c, int status, const char *why);
 void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
-void conn_on_written(uv_write_t *req, int status);
+/* Sends iov to the client (the byte-stream seam: plaintext, or through TLS). Same
+ * contract as sendq_write: 1 all written at once, 0 queued (exchange_on_client_written
+ * runs once when done), or a negative UV error. At most one send in flight (c->tx.busy). */
+int  conn_send(struct conn *c, const uv_buf_t *iov, unsigned n);
 void iobuf_release(struct worker *w, struct iobuf *b);
 int  iobuf_reserve(struct worker *w, struct iobuf *b, size_t need);
 /* Moves the unread bytes to the front of b. */
