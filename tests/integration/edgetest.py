@@ -16,6 +16,14 @@ Pieces:
   Edge.api(), api_call(), EventStream  control API calls and its SSE event stream
   curl(), wrk(), rss_kib()
   Checker                            counts passed/failed checks, prints the summary
+TLS (issue 4):
+  edge_config(..., tls={...})        adds a tls section and listen.https on a free port
+                                     (Edge.https_port)
+  Certs(dir)                         a local CA + certificates made by deploy/mkcerts.sh
+  tls_context(), Client(..., tls=ctx, sni=NAME), ws_connect(..., tls=, sni=)
+  curl(..., cacert=CA)               curl over HTTPS (SNI = the host, --resolve to 127.0.0.1)
+  s_client()                         openssl s_client, parsed (SClient)
+  cert_info()                        SANs, subject, key type, SHA-256 fingerprint of a cert
 """
 
 import base64
@@ -28,6 +36,7 @@ import shutil
 import signal
 import socket
 import socketserver
+import ssl
 import struct
 import subprocess
 import sys
@@ -39,6 +48,9 @@ import urllib.parse
 EDGE_BIN = os.environ.get("HOSTESS_EDGE_BIN", "/work/main/build/control/hostess-edge")
 CURL = "/usr/bin/curl"
 WRK = "/usr/bin/wrk"
+OPENSSL = "/usr/bin/openssl"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MKCERTS = os.path.join(REPO, "deploy", "mkcerts.sh")
 HOST_A = "app.hostess.localhost"
 HOST_B = "api.hostess.localhost"
 
@@ -168,9 +180,11 @@ def _merge(a, b):
     return a
 
 
-def edge_config(routes, port=None, access="off", **overrides):
+def edge_config(routes, port=None, access="off", tls=None, **overrides):
     """routes: {host: [targets]} or a list of {"host":..,"targets":[..]}. Overrides are
-    deep-merged (e.g. timeouts={"header": "2s"})."""
+    deep-merged (e.g. timeouts={"header": "2s"}). tls: a dict for the tls section (e.g.
+    {"certs_dir": certs.certs_dir}); it also puts listen.https on a free port (override
+    listen={"https": ...} to choose)."""
     if isinstance(routes, dict):
         routes = [{"host": h, "targets": list(t)} for h, t in routes.items()]
     cfg = {
@@ -187,6 +201,9 @@ def edge_config(routes, port=None, access="off", **overrides):
         "control": {"listen": "127.0.0.1:%d" % free_port()},
         "routes": routes,
     }
+    if tls is not None:
+        cfg["listen"]["https"] = "127.0.0.1:%d" % free_port()
+        cfg["tls"] = dict(tls)
     return _merge(cfg, overrides)
 
 
@@ -201,7 +218,8 @@ class Edge:
     """Runs hostess-edge on a config (dict or YAML text). Context manager; always kills.
 
     e = Edge(cfg); e.port, e.pid, e.reload(new_cfg=None), e.stop() -> exit code,
-    e.stderr_text(), e.access_lines()."""
+    e.stderr_text(), e.access_lines(). e.https_port: the HTTPS listener's port (None
+    without one; 8443 when a tls section names none); start() waits for it too."""
 
     def __init__(self, config, workers=2, tmp=None, start=True, ready_timeout=5.0):
         self._own_tmp = tmp is None
@@ -221,6 +239,13 @@ class Edge:
             if self.workers is not None:
                 config["workers"] = self.workers
             self.port = int(config["listen"]["http"].rsplit(":", 1)[1])
+            https = config["listen"].get("https")
+            if https is not None and https != "off":
+                self.https_port = int(str(https).rsplit(":", 1)[1])
+            elif https is None and "tls" in config:
+                self.https_port = 8443
+            else:
+                self.https_port = None
             listen = config.get("control", {}).get("listen", "127.0.0.1:9090")
             self.control_port = int(listen.rsplit(":", 1)[1]) if listen != "off" else None
             acc = config.get("log", {}).get("access")
@@ -228,8 +253,10 @@ class Edge:
             text = to_yaml(config) + "\n"
         else:
             text = config
-            m = re.search(r'http:\s*"?[0-9.]+:(\d+)', text)
+            m = re.search(r'\bhttp:\s*"?[0-9.]+:(\d+)', text)
             self.port = int(m.group(1)) if m else None
+            m = re.search(r'\bhttps:\s*"?[0-9.]+:(\d+)', text)
+            self.https_port = int(m.group(1)) if m else None
             if not re.search(r'^control:', text, re.M):
                 # Keep parallel scenarios off the default control port.
                 self.control_port = free_port()
@@ -254,6 +281,8 @@ class Edge:
         self.pid = self.proc.pid
         try:
             wait_port(self.port, self.ready_timeout, self.proc)
+            if getattr(self, "https_port", None):
+                wait_port(self.https_port, self.ready_timeout, self.proc)
             if getattr(self, "control_port", None):
                 # The data port listens before the control plane has loaded its state.
                 wait_port(self.control_port, self.ready_timeout, self.proc)
@@ -570,7 +599,7 @@ class Reader:
         self.sock.settimeout(rem)
         try:
             data = self.sock.recv(262144)
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             data = b""
         if not data:
             self.eof = True
@@ -699,11 +728,19 @@ def read_response(reader, method="GET", timeout=10.0, sink=None):
 
 
 class Client:
-    """One raw keep-alive client connection to the edge."""
+    """One raw keep-alive client connection to the edge. tls: an ssl.SSLContext (see
+    tls_context()) to speak TLS, with sni as the server name (None: no SNI); the
+    handshake happens here (ssl.SSLError on failure), and self.sock is the SSLSocket."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=10.0):
+    def __init__(self, port, host="127.0.0.1", timeout=10.0, tls=None, sni=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            try:
+                self.sock = tls.wrap_socket(self.sock, server_hostname=sni)
+            except BaseException:
+                self.sock.close()
+                raise
         self.reader = Reader(self.sock)
         self.timeout = timeout
 
@@ -728,7 +765,7 @@ class Client:
                 d = self.sock.recv(65536)
             except socket.timeout:
                 return False
-            except (ConnectionResetError, BrokenPipeError):
+            except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
                 return True
             if not d:
                 return True
@@ -906,9 +943,10 @@ def ws_read_frame(reader, deadline):
     return fin, op, payload
 
 
-def ws_connect(port, host, path="/ws", timeout=10.0, extra_headers=()):
-    """Opens a WebSocket through port. Returns (Client, Resp). Resp.status should be 101."""
-    c = Client(port, timeout=timeout)
+def ws_connect(port, host, path="/ws", timeout=10.0, extra_headers=(), tls=None, sni=None):
+    """Opens a WebSocket through port (over TLS with tls/sni as for Client). Returns
+    (Client, Resp). Resp.status should be 101."""
+    c = Client(port, timeout=timeout, tls=tls, sni=sni)
     key = ws_key()
     hdrs = [("Connection", "Upgrade"), ("Upgrade", "websocket"),
             ("Sec-WebSocket-Version", "13"), ("Sec-WebSocket-Key", key)] + list(extra_headers)
@@ -1401,6 +1439,8 @@ def refused_port():
 # --------------------------------------------------------------------------- curl / wrk
 
 class CurlResult:
+    """rc, status, headers [(k, v)], body, stderr, elapsed; http_version ("1.1", "2")."""
+
     def __init__(self, rc, status, headers, body, stderr, elapsed):
         self.rc = rc
         self.status = status
@@ -1424,17 +1464,26 @@ class CurlResult:
                                                          self.stderr[-300:])
 
 
-def curl(port, path="/", host=HOST_A, args=(), timeout=20.0, body_to=None):
+def curl(port, path="/", host=HOST_A, args=(), timeout=20.0, body_to=None, cacert=None,
+         sni=None):
     """Runs curl against the edge with a Host header. Returns CurlResult (the final
-    response's headers). body_to: a file path (e.g. /dev/null) instead of capturing."""
+    response's headers). body_to: a file path (e.g. /dev/null) instead of capturing.
+    cacert: HTTPS instead, trusting that CA: the URL is https://SNI:port/path with SNI
+    (default: host) resolved to 127.0.0.1, and a Host header only when host differs."""
     tmp = tempfile.mkdtemp(prefix="hostess-curl-")
     try:
         hdr_path = os.path.join(tmp, "h")
         out_path = body_to or os.path.join(tmp, "b")
         cmd = [CURL, "-sS", "--noproxy", "*", "-o", out_path, "-D", hdr_path,
-               "-w", "%{http_code}", "--max-time", str(int(timeout)),
+               "-w", "%{http_version} %{http_code}", "--max-time", str(int(timeout)),
                "http://127.0.0.1:%d%s" % (port, path)]
-        if host is not None:
+        if cacert is not None:
+            name = sni or host
+            cmd[-1] = "https://%s:%d%s" % (name, port, path)
+            cmd[1:1] = ["--cacert", cacert, "--resolve", "%s:%d:127.0.0.1" % (name, port)]
+            if host is not None and host != name:
+                cmd[1:1] = ["-H", "Host: " + host]
+        elif host is not None:
             cmd[1:1] = ["-H", "Host: " + host]
         cmd[1:1] = list(args)
         t0 = time.monotonic()
@@ -1464,7 +1513,9 @@ def curl(port, path="/", host=HOST_A, args=(), timeout=20.0, body_to=None):
             status = int(out.strip()[-3:])
         except ValueError:
             status = 0
-        return CurlResult(rc, status, headers, body, err, elapsed)
+        res = CurlResult(rc, status, headers, body, err, elapsed)
+        res.http_version = out.strip().split(" ")[0] if " " in out.strip() else None
+        return res
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -1518,6 +1569,154 @@ def wrk_finish(proc, duration, timeout_s=5):
         proc.kill()
         out, err = proc.communicate()
     return WrkResult(proc.returncode, out.decode(), err.decode())
+
+
+# --------------------------------------------------------------------------- TLS
+
+class Certs:
+    """A local CA and server certificates made with deploy/mkcerts.sh under dir:
+    dir/ca.crt (what clients trust) and dir/certs/STEM.crt + STEM.key (dir/certs is the
+    edge's tls.certs_dir: certs.certs_dir)."""
+
+    def __init__(self, dir):
+        self.dir = dir
+        self.ca = os.path.join(dir, "ca.crt")
+        self.certs_dir = os.path.join(dir, "certs")
+
+    def make(self, *names, rsa=False, stem=None, days=None, outdir=None):
+        """Makes a certificate for names (SANs; the first is the CN) signed by this CA.
+        outdir: write it under outdir/certs instead (same CA), e.g. to swap it in later.
+        Returns (crt path, key path)."""
+        out = outdir or self.dir
+        if outdir is not None and os.path.exists(self.ca):
+            os.makedirs(out, exist_ok=True)
+            for f in ("ca.crt", "ca.key"):
+                if not os.path.exists(os.path.join(out, f)):
+                    shutil.copy(os.path.join(self.dir, f), os.path.join(out, f))
+        cmd = ["/bin/sh", MKCERTS, out]
+        if rsa:
+            cmd.append("--rsa")
+        if stem:
+            cmd += ["--stem", stem]
+        if days is not None:
+            cmd += ["--days", str(days)]
+        cmd += list(names)
+        p = subprocess.run(cmd, capture_output=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError("mkcerts.sh failed (%d): %s" % (p.returncode,
+                                                             p.stderr.decode(errors="replace")))
+        st = stem or names[0].replace("*", "wildcard")
+        return (os.path.join(out, "certs", st + ".crt"), os.path.join(out, "certs", st + ".key"))
+
+
+def tls_context(cafile=None, alpn=("http/1.1",), verify=True, minimum=None, maximum=None,
+                ciphers=None, check_hostname=None):
+    """A client ssl.SSLContext: trusts cafile (verify=False: checks nothing), offers alpn
+    (None: no ALPN extension). minimum/maximum: ssl.TLSVersion. check_hostname defaults to
+    verify (it needs an SNI name)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if verify:
+        ctx.load_verify_locations(cafile)
+        ctx.check_hostname = verify if check_hostname is None else check_hostname
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    if minimum is not None:
+        ctx.minimum_version = minimum
+    if maximum is not None:
+        ctx.maximum_version = maximum
+    if ciphers:
+        ctx.set_ciphers(ciphers)
+    return ctx
+
+
+def cert_info(cert):
+    """Facts about one certificate (PEM text/bytes or DER bytes): {"sans": [dns names],
+    "subject": "CN = ...", "key": "ec" | "rsa" | other, "sha256": hex fingerprint}."""
+    if isinstance(cert, str):
+        cert = cert.encode()
+    if cert.lstrip().startswith(b"-----BEGIN"):
+        der = ssl.PEM_cert_to_DER_cert(cert.decode())
+    else:
+        der = cert
+    p = subprocess.run([OPENSSL, "x509", "-inform", "DER", "-noout", "-text", "-subject",
+                        "-nameopt", "oneline"], input=der, capture_output=True, timeout=10)
+    text = p.stdout.decode("utf-8", "replace")
+    info = {"sha256": hashlib.sha256(der).hexdigest(), "sans": [], "subject": None, "key": None}
+    m = re.search(r"X509v3 Subject Alternative Name:.*?\n\s*(.*)\n", text)
+    if m:
+        info["sans"] = [x.strip()[4:] for x in m.group(1).split(",") if x.strip().startswith("DNS:")]
+    m = re.search(r"^subject=\s*(.*)$", text, re.M)
+    if m:
+        info["subject"] = m.group(1).strip()
+    m = re.search(r"Public Key Algorithm:\s*(\S+)", text)
+    if m:
+        alg = m.group(1)
+        info["key"] = {"id-ecPublicKey": "ec", "rsaEncryption": "rsa"}.get(alg, alg)
+    return info
+
+
+def file_cert_info(path):
+    with open(path, "rb") as f:
+        return cert_info(f.read())
+
+
+class SClient:
+    """What openssl s_client printed: rc, out, err, and parsed: handshake (bool: a
+    certificate came back and a cipher was agreed), protocol ("TLSv1.3"), cipher,
+    reused (bool), alpn (str or None), cert (cert_info() of the leaf, or None), and
+    alert (the alert text in err, e.g. "no application protocol", or None)."""
+
+    def __init__(self, rc, out, err):
+        self.rc, self.out, self.err = rc, out, err
+        m = re.search(r"^(New|Reused), (TLSv[\d.]+|SSLv3|\(NONE\)), Cipher is (\S+)", out, re.M)
+        self.reused = bool(m and m.group(1) == "Reused")
+        self.protocol = m.group(2) if m else None
+        self.cipher = m.group(3) if m else None
+        self.handshake = bool(m and self.cipher not in ("(NONE)", "0000"))
+        m = re.search(r"^ALPN protocol: (\S+)", out, re.M)
+        self.alpn = m.group(1) if m else None
+        m = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out, re.S)
+        self.cert = cert_info(m.group(0)) if m else None
+        m = re.search(r"alert ([a-z ]+?)(?::|$)", err, re.M)
+        self.alert = m.group(1).strip() if m else None
+        m = re.search(r"Peer signature type: (\S+)", out + err)
+        self.peer_sig = m.group(1) if m else None
+
+    def __repr__(self):
+        return "<s_client rc=%s %s %s reused=%s alpn=%s cert=%s alert=%s err=%r>" % (
+            self.rc, self.protocol, self.cipher, self.reused, self.alpn,
+            self.cert and (self.cert["sans"], self.cert["key"]), self.alert, self.err[-300:])
+
+
+def s_client(port, servername=None, args=(), data=b"", timeout=10.0, cafile=None):
+    """Runs `openssl s_client -connect 127.0.0.1:port` (-servername when given; -noservername
+    otherwise) with extra args, writes data to its stdin and returns SClient. With data
+    empty, s_client closes right after the handshake; for a request use data with
+    "Connection: close" and "-ign_eof" in args."""
+    cmd = [OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % port]
+    cmd += ["-servername", servername] if servername else ["-noservername"]
+    if cafile:
+        cmd += ["-CAfile", cafile, "-verify_return_error"]
+    cmd += list(args)
+    try:
+        p = subprocess.run(cmd, input=data, capture_output=True, timeout=timeout)
+        rc, out, err = p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired as e:
+        rc, out, err = -1, e.stdout or b"", (e.stderr or b"") + b"\ns_client: killed after timeout"
+    return SClient(rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+
+def tls_get(port, sni, host, path, ctx, headers=(), timeout=10.0):
+    """One HTTPS request on a fresh TLS connection (SNI sni, may be None). Returns
+    (Resp, cert_info of the served certificate)."""
+    with Client(port, timeout=timeout, tls=ctx, sni=sni) as cl:
+        info = cert_info(cl.sock.getpeercert(binary_form=True))
+        r = cl.request("GET", path, host, headers, None, timeout)
+    return r, info
 
 
 # --------------------------------------------------------------------------- checks
