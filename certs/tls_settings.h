@@ -19,8 +19,22 @@ extern const char tls_ciphers_tls12[];
 extern const char tls_ciphersuites_tls13[];
 extern const char tls_groups[];
 
+/* ALPN server preference lists: RFC 7301 wire format (length-prefixed names) ended by a
+ * NUL byte, as a C string literal of them is: "\x02h2\x08http/1.1". */
+extern const unsigned char tls_alpn_http11[];     /* http/1.1 */
+
+/* The protocols this connection may negotiate, in server preference order (a list as
+ * above, which must outlive the handshake). Without a call: http/1.1 only. A client that
+ * offers ALPN without any of them gets a no_application_protocol alert; a client that
+ * offers none negotiates nothing (HTTP/1.1 by default). Returns 0, or -1 on ENOMEM. */
+int tls_set_alpn(SSL *ssl, const unsigned char *wire);
+
+/* 1 when the ClientHello's ALPN extension body (ext[0..len)) lists the protocol
+ * proto[0..plen), else 0 (also when malformed). For the client-hello callback. */
+int tls_alpn_offers(const unsigned char *ext, size_t len, const char *proto, size_t plen);
+
 /* Applies the policy to a server context (protocol range, ciphers, groups, options,
- * session settings). Certificates, ALPN and callbacks are left to the caller.
+ * session settings, the ALPN selection above). Certificates, ALPN and callbacks are left to the caller.
  * Returns 0, or -EINVAL when OpenSSL refused a setting (its error queue says which);
  * ctx is then partly configured and should be freed. */
 int tls_ctx_configure(SSL_CTX *ctx);

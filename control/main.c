@@ -17,10 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "certs/cert_store.h"
 #include "router/base/hash.h"
 #include "router/base/log.h"
 #include "control/config_routes.h"
@@ -41,6 +44,8 @@ struct edge_main {
     uint64_t                generation;
     uv_signal_t             sighup, sigterm, sigint;
     uv_timer_t              reclaim;
+    uv_timer_t              tickets;     /* session-ticket key rotation */
+    uint32_t                tickets_ms;
     int                     stop_signal;
 };
 
@@ -95,6 +100,67 @@ static int open_logs(const struct edge_config *cfg)
     return 0;
 }
 
+/* mkdir -p (0700: keys live there); 0 when the directory exists afterwards. */
+static int dir_create(const char *dir)
+{
+    char p[PATH_MAX];
+    size_t len = strlen(dir);
+    if (len == 0 || len >= sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(p, dir, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (i < len && p[i] != '/')
+            continue;
+        p[i] = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST)
+            return -1;
+        if (i < len)
+            p[i] = '/';
+    }
+    return 0;
+}
+
+/* Loads tls.certs_dir into a new certificate store and publishes it. Files that fail are
+ * reported (and their previous certificates kept, see cert_store.h); a directory that
+ * cannot be read keeps the whole running store. Returns 0, or -1 with err. */
+static int certs_load(struct edge_main *m, const struct edge_config *cfg, char *err,
+                      size_t errlen)
+{
+    if (!router_https(m->router))
+        return 0;
+    if (dir_create(cfg->tls.certs_dir) != 0) {
+        snprintf(err, errlen, "tls.certs_dir %s: cannot create: %s", cfg->tls.certs_dir,
+                 strerror(errno));
+        return -1;
+    }
+    struct cert_store *s = cert_store_load_dir(cfg->tls.certs_dir, router_certs(m->router),
+                                               err, errlen);
+    if (s == NULL)
+        return -1;
+    if (cert_store_cert_count(s) == 0) /* the store logged what it found */
+        log_warn("tls: no certificate in %s: HTTPS handshakes fail until one is added",
+                 cfg->tls.certs_dir);
+    router_publish_certs(m->router, s);
+    return 0;
+}
+
+static void on_rotate_tickets(uv_timer_t *t)
+{
+    struct edge_main *m = t->data;
+    if (router_rotate_ticket_keys(m->router) != 0)
+        log_error("tls: session ticket key rotation failed; the current key stays");
+}
+
+static void tickets_schedule(struct edge_main *m, const struct edge_config *cfg)
+{
+    if (!router_https(m->router) || cfg->tls.ticket_rotation_ms == m->tickets_ms)
+        return;
+    m->tickets_ms = cfg->tls.ticket_rotation_ms;
+    uv_timer_start(&m->tickets, on_rotate_tickets, m->tickets_ms, m->tickets_ms);
+}
+
 static void on_reclaim(uv_timer_t *t)
 {
     struct edge_main *m = t->data;
@@ -119,6 +185,9 @@ static void reload(struct edge_main *m)
     if (memcmp(&cur->listen_http.sa, &cfg->listen_http.sa, sizeof cfg->listen_http.sa) != 0)
         log_warn("reload: listen.http changed to %s; listeners change only on restart",
                  cfg->listen_http.text);
+    if (cur->https_enabled != cfg->https_enabled ||
+        memcmp(&cur->listen_https.sa, &cfg->listen_https.sa, sizeof cfg->listen_https.sa) != 0)
+        log_warn("reload: listen.https changed; listeners change only on restart");
     if (cur->workers != cfg->workers)
         log_warn("reload: workers changed; the worker count changes only on restart");
     if (open_logs(cfg) != 0)
@@ -140,6 +209,9 @@ static void reload(struct edge_main *m)
         return;
     }
     control_plane_reload(m->plane, router_current(m->router)->cfg);
+    if (certs_load(m, router_current(m->router)->cfg, err, sizeof err) != 0)
+        log_error("reload: certificates kept: %s", err);
+    tickets_schedule(m, router_current(m->router)->cfg);
     log_info("reloaded %s: %zu routes, generation %llu", m->config_path ? m->config_path : "defaults",
              nroutes, (unsigned long long)m->generation);
 }
@@ -193,6 +265,10 @@ static int run(const char *path)
         log_error("%s", err);
         return 1;
     }
+    if (certs_load(&m, cfg, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
     m.config_routes = config_routes_new(m.router);
     if (m.config_routes == NULL || routes_apply(&m, cfg, err, sizeof err) != 0) {
         log_error("%s", m.config_routes ? err : "out of memory");
@@ -227,6 +303,9 @@ static int run(const char *path)
     uv_timer_init(loop, &m.reclaim);
     m.reclaim.data = &m;
     uv_timer_start(&m.reclaim, on_reclaim, 100, 100);
+    uv_timer_init(loop, &m.tickets);
+    m.tickets.data = &m;
+    tickets_schedule(&m, router_current(m.router)->cfg);
 
     uv_run(loop, UV_RUN_DEFAULT);
 
@@ -242,6 +321,7 @@ static int run(const char *path)
     uv_close((uv_handle_t *)&m.sigterm, NULL);
     uv_close((uv_handle_t *)&m.sigint, NULL);
     uv_close((uv_handle_t *)&m.reclaim, NULL);
+    uv_close((uv_handle_t *)&m.tickets, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     access_log_open("off");

@@ -17,6 +17,7 @@
 
 #include "router/internal.h"
 #include "router/base/log.h"
+#include "router/tls.h"
 
 /* --- buffers -------------------------------------------------------------------------- */
 
@@ -125,10 +126,8 @@ int sendq_write(struct sendq *q, uv_stream_t *s, const uv_buf_t *iov, unsigned n
     return 0;
 }
 
-static void conn_on_written(uv_write_t *req, int status)
+void conn_on_sent(struct conn *c, int status)
 {
-    struct conn *c = container_of(req, struct conn, tx.req);
-
     c->tx.busy = 0;
     if (c->flags & C_F_CLOSED)
         return; /* cancelled by uv_close */
@@ -136,8 +135,15 @@ static void conn_on_written(uv_write_t *req, int status)
         exchange_on_client_written(&c->ex, status);
 }
 
+static void conn_on_written(uv_write_t *req, int status)
+{
+    conn_on_sent(container_of(req, struct conn, tx.req), status);
+}
+
 int conn_send(struct conn *c, const uv_buf_t *iov, unsigned n)
 {
+    if (c->tls != NULL)
+        return tls_conn_send(c, iov, n);
     return sendq_write(&c->tx, (uv_stream_t *)&c->tcp, iov, n, conn_on_written);
 }
 
@@ -156,6 +162,7 @@ static void conn_on_close(uv_handle_t *h)
     iobuf_release(w, &c->in);
     iobuf_release(w, &c->ex.uphead);
     iobuf_release(w, &c->ex.downhead);
+    tls_conn_free(c);
     free(c);
     worker_conn_gone(w);
 }
@@ -170,12 +177,23 @@ void conn_close(struct conn *c)
     uv_close((uv_handle_t *)&c->tcp, conn_on_close);
 }
 
+/* A close between requests: over TLS, say so with close_notify first (a cut elsewhere
+ * must not, so that a truncated response never looks complete). */
+static void conn_close_clean(struct conn *c)
+{
+    if (c->tls != NULL && !(c->flags & C_F_CLOSED))
+        tls_conn_close_notify(c);
+    conn_close(c);
+}
+
 static void conn_on_deadline(struct deadline *d)
 {
     struct conn *c = container_of(d, struct conn, dl);
 
     switch (c->state) {
     case C_IDLE:
+        conn_close_clean(c);
+        break;
     case C_CLOSING:
         conn_close(c);
         break;
@@ -204,7 +222,10 @@ void conn_rx_resume(struct conn *c)
 {
     if ((c->flags & C_F_RX_PAUSED) && !(c->flags & (C_F_EOF | C_F_CLOSED))) {
         c->flags &= ~C_F_RX_PAUSED;
-        uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read);
+        if (c->tls == NULL || !tls_conn_eof(c))
+            uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read);
+        if (c->tls != NULL)
+            tls_conn_resume(c); /* what TLS already holds is not announced by a read */
     }
 }
 
@@ -213,6 +234,10 @@ void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     struct conn *c = (struct conn *)h;
     (void)suggested;
 
+    if (c->tls != NULL) {
+        tls_conn_alloc(c, b);
+        return;
+    }
     if (c->in.p == NULL && iobuf_reserve(c->w, &c->in, BUFPOOL_CHUNK) != 0) {
         *b = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS: we wait (paused) */
         return;
@@ -234,6 +259,8 @@ static void conn_linger(struct conn *c)
         conn_close(c);
         return;
     }
+    if (c->tls != NULL)
+        tls_conn_close_notify(c);
     uv_shutdown_t *sr = malloc(sizeof(*sr));
     if (sr == NULL || uv_shutdown(sr, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         free(sr);
@@ -262,8 +289,11 @@ void conn_reject(struct conn *c, int status, const char *why)
     c->flags |= C_F_WANT_CLOSE;
     if (h1_build_error(ex, status, why, 0, 1) == 0) {
         uv_buf_t b = uv_buf_init(ex->downhead.p, ex->downhead.len);
-        int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        (void)r; /* best effort: the connection closes either way */
+        /* Best effort: the connection closes either way. Over TLS the records are made
+         * now, and what the socket does not take at once leaves before the shutdown. */
+        int r = c->tls != NULL && !c->tx.busy ? tls_conn_send(c, &b, 1)
+                                               : uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        (void)r;
     }
     access_log_exchange(c->w, ex);
     ex->flags = 0;
@@ -315,35 +345,35 @@ static void conn_process(struct conn *c)
     }
 }
 
-static void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+void conn_on_input_eof(struct conn *c)
 {
-    struct conn *c = (struct conn *)s;
-    (void)buf;
+    c->flags |= C_F_EOF;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    switch (c->state) {
+    case C_IDLE:
+    case C_CLOSING:
+        conn_close(c);
+        return;
+    case C_READ_HEAD:
+        conn_process(c);
+        return;
+    case C_BUSY:
+    case C_RELAY:
+        exchange_on_client_eof(&c->ex);
+        return;
+    }
+}
 
-    if (n == 0)
-        return;
-    if (n == UV_ENOBUFS) {
-        conn_rx_pause(c);
-        return;
-    }
-    if (n < 0) {
-        c->flags |= C_F_EOF;
-        uv_read_stop(s);
-        switch (c->state) {
-        case C_IDLE:
-        case C_CLOSING:
-            conn_close(c);
-            return;
-        case C_READ_HEAD:
-            conn_process(c);
-            return;
-        case C_BUSY:
-        case C_RELAY:
-            exchange_on_client_eof(&c->ex);
-            return;
-        }
-        return;
-    }
+void conn_input_failed(struct conn *c)
+{
+    if (c->state == C_BUSY || c->state == C_RELAY)
+        exchange_abort(&c->ex, TERM_CLIENT, c->state == C_RELAY ? PH_RELAY : PH_BODY);
+    else
+        conn_close(c);
+}
+
+void conn_on_input(struct conn *c, size_t n)
+{
     c->in.len += (uint32_t)n;
     switch (c->state) {
     case C_IDLE:
@@ -360,6 +390,25 @@ static void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
+static void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct conn *c = (struct conn *)s;
+    (void)buf;
+
+    if (n == 0)
+        return;
+    if (n == UV_ENOBUFS) {
+        conn_rx_pause(c);
+        return;
+    }
+    if (c->tls != NULL)
+        tls_conn_on_read(c, n);
+    else if (n < 0)
+        conn_on_input_eof(c);
+    else
+        conn_on_input(c, (size_t)n);
+}
+
 /* The exchange ended and its response is fully written: keep-alive or close. */
 void conn_exchange_done(struct conn *c)
 {
@@ -370,7 +419,7 @@ void conn_exchange_done(struct conn *c)
         if (c->in.off != c->in.len || (c->flags & C_F_LINGER))
             conn_linger(c);
         else
-            conn_close(c);
+            conn_close_clean(c);
         return;
     }
     c->state = C_IDLE;
@@ -386,7 +435,7 @@ void conn_exchange_done(struct conn *c)
 void conn_close_idle(struct conn *c)
 {
     if (c->state == C_IDLE)
-        conn_close(c);
+        conn_close_clean(c);
 }
 
 static int peer_is_trusted(const struct edge_config *cfg, const struct sockaddr_storage *ss)
@@ -418,7 +467,7 @@ static int peer_is_trusted(const struct edge_config *cfg, const struct sockaddr_
     return 0;
 }
 
-void conn_accept(struct worker *w, uv_stream_t *server)
+void conn_accept(struct worker *w, uv_stream_t *server, int tls)
 {
     struct conn *c = calloc(1, sizeof(*c));
     struct sockaddr_storage ss;
@@ -448,8 +497,13 @@ void conn_accept(struct worker *w, uv_stream_t *server)
         c->trusted = (uint8_t)peer_is_trusted(w->cfg, &ss);
     }
     c->state = C_IDLE;
-    /* The first request gets the header timeout from accept: a client that connects and
-     * sends nothing is a slowloris too. */
-    deadline_arm(&w->wheel, &c->dl, DL_HEADER, w->cfg->timeouts.header_ms);
+    if (tls && tls_conn_attach(c, w->tls, w->cfg->tls.session_tickets) != 0) {
+        conn_close(c);
+        return;
+    }
+    /* The first request gets the header timeout from accept (over TLS, the handshake
+     * timeout first): a client that connects and sends nothing is a slowloris too. */
+    deadline_arm(&w->wheel, &c->dl, DL_HEADER,
+                 tls ? w->cfg->timeouts.handshake_ms : w->cfg->timeouts.header_ms);
     uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read);
 }

@@ -100,6 +100,8 @@ enum term_phase { PH_HEAD, PH_BODY, PH_ROUTE, PH_CONNECT, PH_RESP_HEAD, PH_RESP_
 struct upconn;
 struct conn;
 struct worker;
+struct tls_conn;
+struct tls_server;
 
 struct exchange {
     struct conn   *c;
@@ -140,6 +142,7 @@ struct conn {
     struct deadline  dl;
     struct iobuf     in;
     struct sendq     tx;
+    struct tls_conn *tls;           /* NULL: plaintext (owned; tls.h) */
     uint8_t          trusted;       /* peer is a trusted proxy */
     char             peer_ip[INET6_ADDRSTRLEN];
     struct exchange  ex;
@@ -197,6 +200,14 @@ struct worker {
     struct router                *r;
     uv_tcp_t                      listener;
     int                           listen_fd;
+    uv_tcp_t                      listener_tls;
+    int                           listen_fd_tls; /* -1: no HTTPS listener */
+    struct tls_server            *tls;           /* the router's; NULL without HTTPS */
+    struct list_node              tls_deferred;  /* TLS conns to pump on the idle turn */
+    uv_idle_t                     tls_idle;
+    char                         *tls_scratch;   /* one record of gathered plaintext */
+    char                         *tls_out_free[64]; /* idle TLS output buffers */
+    unsigned                      ntls_out_free;
     uv_async_t                    wake;
     uv_prepare_t                  prep;
     struct deadline_wheel         wheel;
@@ -228,7 +239,7 @@ struct slot *worker_slot(struct worker *w, const struct target *t);
 void worker_conn_gone(struct worker *w);
 
 /* conn.c */
-void conn_accept(struct worker *w, uv_stream_t *server);
+void conn_accept(struct worker *w, uv_stream_t *server, int tls);
 void conn_close(struct conn *c);
 void conn_close_idle(struct conn *c);
 void conn_rx_pause(struct conn *c);
@@ -236,6 +247,13 @@ void conn_rx_resume(struct conn *c);
 void conn_exchange_done(struct conn *c);
 void conn_reject(struct conn *c, int status, const char *why);
 void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+/* The byte stream below the HTTP code (plaintext, or tls_conn.c) reports: n plaintext
+ * bytes were appended to c->in; the client's stream ended; it failed (a TLS error). */
+void conn_on_input(struct conn *c, size_t n);
+void conn_on_input_eof(struct conn *c);
+void conn_input_failed(struct conn *c);
+/* A conn_send() that returned 0 is done (status < 0: failed). */
+void conn_on_sent(struct conn *c, int status);
 /* Sends iov to the client (the byte-stream seam: plaintext, or through TLS). Same
  * contract as sendq_write: 1 all written at once, 0 queued (exchange_on_client_written
  * runs once when done), or a negative UV error. At most one send in flight (c->tx.busy). */

@@ -18,6 +18,7 @@
 
 #include <sys/socket.h>
 
+struct cert_store;
 struct edge_config;
 struct route_table;
 
@@ -86,6 +87,18 @@ void router_drain(struct router *r, uint32_t deadline_ms);
 /* Opens the access log shared by all workers: "-" (stdout), "off", or a file path opened
  * for append. Calling it again (SIGHUP) reopens in place. Returns 0 or -errno. */
 int access_log_open(const char *path);
+
+/* 1 when the router has an HTTPS listener (listen.https / tls in the first config). */
+int router_https(const struct router *r);
+/* Publishes a certificate store (certs/cert_store.h) for new handshakes; owned by the
+ * router from now on, the previous one is freed once no handshake can read it. Returns 0,
+ * or -EINVAL without HTTPS (store freed). Owner's thread. */
+int router_publish_certs(struct router *r, struct cert_store *store);
+/* The store in service, or NULL (owner's thread: the "previous" of the next load). */
+const struct cert_store *router_certs(struct router *r);
+/* Makes a new session-ticket key current (the previous one still decrypts, and its
+ * tickets are renewed). Returns 0 or -errno. Owner's thread. */
+int router_rotate_ticket_keys(struct router *r);
 
 /* Waits for every worker thread to end (workers never started are closed in place) and
  * frees their state. Route groups may then be

@@ -188,18 +188,123 @@ static int parse_listen_http(struct cfg_ctx *ctx, const struct cfg_node *v, void
     return read_addr(ctx, v, &((EC *)base)->listen_http);
 }
 
+/* listen.https: an address, or "off". Naming it turns HTTPS on (as a tls section does). */
+static int parse_listen_https(struct cfg_ctx *ctx, const struct cfg_node *v, void *base)
+{
+    EC *c = base;
+    c->https_given = 1;
+    if (cfg_scalar_is(v, "off")) {
+        c->https_enabled = 0;
+        return 0;
+    }
+    c->https_enabled = 1;
+    return read_addr(ctx, v, &c->listen_https);
+}
+
 static int parse_http_mode(struct cfg_ctx *ctx, const struct cfg_node *v, void *base)
 {
     char got[80];
 
     if (cfg_scalar_is(v, "proxy")) {
         ((EC *)base)->http_mode = HTTP_MODE_PROXY;
+        ((EC *)base)->http_mode_given = 1;
         return 0;
     }
-    if (cfg_scalar_is(v, "redirect"))
-        return cfg_fail(ctx, v, "redirect needs TLS, which this version does not support");
+    if (cfg_scalar_is(v, "redirect")) {
+        ((EC *)base)->http_mode = HTTP_MODE_REDIRECT;
+        ((EC *)base)->http_mode_given = 1;
+        return 0;
+    }
     return cfg_fail(ctx, v, "expected \"proxy\" or \"redirect\", got %s",
                     cfg_node_describe(v, got, sizeof(got)));
+}
+
+static int parse_bool(struct cfg_ctx *ctx, const struct cfg_node *v, int *out)
+{
+    char got[80];
+    if (cfg_scalar_is(v, "true") || cfg_scalar_is(v, "on") || cfg_scalar_is(v, "yes")) {
+        *out = 1;
+        return 0;
+    }
+    if (cfg_scalar_is(v, "false") || cfg_scalar_is(v, "off") || cfg_scalar_is(v, "no")) {
+        *out = 0;
+        return 0;
+    }
+    return cfg_fail(ctx, v, "expected true or false, got %s",
+                    cfg_node_describe(v, got, sizeof(got)));
+}
+
+static int parse_session_tickets(struct cfg_ctx *ctx, const struct cfg_node *v, void *base)
+{
+    return parse_bool(ctx, v, &((EC *)base)->tls.session_tickets);
+}
+
+/* An HSTS header value ("max-age=N[; includeSubDomains][; preload]"), or "off". The value
+ * goes into response heads as it is, so only visible ASCII and spaces are taken. */
+static int read_hsts(struct cfg_ctx *ctx, const struct cfg_node *v, char **out)
+{
+    char got[80];
+    free(*out);
+    *out = NULL;
+    if (cfg_scalar_is(v, "off"))
+        return 0;
+    int ok = v->type == CFG_SCALAR && !v->is_null && v->len > 8 && v->len < 256 &&
+             strncasecmp(v->str, "max-age=", 8) == 0;
+    for (size_t i = 0; ok && i < v->len; i++)
+        ok = v->str[i] >= 0x20 && v->str[i] < 0x7f;
+    if (!ok)
+        return cfg_fail(ctx, v, "expected \"off\" or a header value such as "
+                        "\"max-age=31536000; includeSubDomains\", got %s",
+                        cfg_node_describe(v, got, sizeof(got)));
+    if ((*out = strndup(v->str, v->len)) == NULL)
+        return cfg_fail(ctx, v, "out of memory");
+    return 0;
+}
+
+static int parse_hsts_generated(struct cfg_ctx *ctx, const struct cfg_node *v, void *base)
+{
+    return read_hsts(ctx, v, &((EC *)base)->tls.hsts_generated);
+}
+
+static int parse_hsts_custom(struct cfg_ctx *ctx, const struct cfg_node *v, void *base)
+{
+    return read_hsts(ctx, v, &((EC *)base)->tls.hsts_custom);
+}
+
+static const struct cfg_key hsts_keys[] = {
+    CFG_FUNC("generated", parse_hsts_generated),
+    CFG_FUNC("custom", parse_hsts_custom),
+    CFG_END,
+};
+
+static int parse_default_cert(struct cfg_ctx *ctx, const struct cfg_node *v, void *base)
+{
+    return cfg_read_string(ctx, v, &((EC *)base)->tls.default_cert);
+}
+
+static int parse_default_key(struct cfg_ctx *ctx, const struct cfg_node *v, void *base)
+{
+    return cfg_read_string(ctx, v, &((EC *)base)->tls.default_key);
+}
+
+static const struct cfg_key tls_keys[] = {
+    CFG_STRING("certs_dir", EC, tls.certs_dir, "./state/certs"),
+    CFG_FUNC("default_cert", parse_default_cert),
+    CFG_FUNC("default_key", parse_default_key),
+    CFG_FUNC("session_tickets", parse_session_tickets),
+    CFG_MS("ticket_key_rotation", EC, tls.ticket_rotation_ms, 60000, 7 * MS_DAY, 12 * 3600000),
+    CFG_SECTION("hsts", hsts_keys),
+    CFG_END,
+};
+
+/* A tls section turns HTTPS on (its listener defaults to 127.0.0.1:8443). */
+static int parse_tls(struct cfg_ctx *ctx, const struct cfg_node *v, void *base)
+{
+    EC *c = base;
+    c->tls_given = 1;
+    if (v->type == CFG_SCALAR && v->is_null)
+        return 0; /* "tls:" alone: every default */
+    return cfg_keys_apply(ctx, v, tls_keys, base);
 }
 
 static int parse_workers(struct cfg_ctx *ctx, const struct cfg_node *v, void *base)
@@ -510,7 +615,7 @@ static const struct cfg_key log_keys[] = {
  * error rather than a silent no-op, so nobody believes they are on. */
 static const struct cfg_key listen_keys[] = {
     CFG_FUNC("http", parse_listen_http),
-    CFG_UNSUPPORTED("https"),
+    CFG_FUNC("https", parse_listen_https),
     CFG_UNSUPPORTED("postgres"),
     CFG_UNSUPPORTED("redis"),
     CFG_END,
@@ -544,10 +649,31 @@ static const struct cfg_key top_keys[] = {
     CFG_FUNC("routes", parse_routes),
     CFG_SECTION("control", control_keys),
     CFG_SECTION("state", state_keys),
-    CFG_UNSUPPORTED("tls"),
+    CFG_FUNC("tls", parse_tls),
     CFG_UNSUPPORTED("acme"),
     CFG_END,
 };
+
+/* The keys that depend on each other, once the whole file is read. */
+static int tls_settle(struct cfg_ctx *ctx, const struct cfg_node *root, EC *c)
+{
+    if (c->tls_given && !c->https_given)
+        c->https_enabled = 1;
+    if (!c->http_mode_given)
+        c->http_mode = c->https_enabled ? HTTP_MODE_REDIRECT : HTTP_MODE_PROXY;
+    if (c->http_mode == HTTP_MODE_REDIRECT && !c->https_enabled)
+        return cfg_fail(ctx, cfg_map_get(root, "http_mode"),
+                        "http_mode: redirect needs HTTPS (a tls section or listen.https)");
+    if ((c->tls.default_cert == NULL) != (c->tls.default_key == NULL)) {
+        const struct cfg_node *tls = cfg_map_get(root, "tls");
+        return cfg_fail(ctx, tls, "tls: default_cert and default_key go together");
+    }
+    if (c->https_enabled &&
+        memcmp(&c->listen_https.sa, &c->listen_http.sa, sizeof c->listen_https.sa) == 0)
+        return cfg_fail(ctx, cfg_map_get(root, "listen"),
+                        "listen: http and https cannot share an address");
+    return 0;
+}
 
 /* ---- public ---- */
 
@@ -558,8 +684,12 @@ void edge_config_defaults(struct edge_config *c)
     /* Defaults of the CFG_FUNC keys. */
     c->domain = xstrdup("hostess.run");
     addr_parse("127.0.0.1:8080", 14, &c->listen_http);
+    addr_parse("127.0.0.1:8443", 14, &c->listen_https);
     c->http_mode = HTTP_MODE_PROXY;
     c->workers = 0;
+    cfg_keys_defaults(tls_keys, c);
+    c->tls.session_tickets = 1;
+    c->tls.hsts_generated = xstrdup("max-age=31536000");
     c->log.error = xstrdup("-");
     c->log.level = LOG_INFO;
     addr_parse("127.0.0.1:9090", 14, &c->control.listen);
@@ -580,6 +710,11 @@ void edge_config_routes_free(struct edge_config *c)
 void edge_config_free(struct edge_config *c)
 {
     cfg_keys_free(top_keys, c);
+    cfg_keys_free(tls_keys, c);
+    free(c->tls.default_cert);
+    free(c->tls.default_key);
+    free(c->tls.hsts_generated);
+    free(c->tls.hsts_custom);
     free(c->path);
     free(c->domain);
     free(c->log.error);
@@ -603,6 +738,8 @@ int edge_config_load_string(const char *name, const char *text, size_t len,
         goto fail;
     /* No document, or a bare "---", is an empty config: every default. */
     if (root && cfg_keys_apply(&ctx, root, top_keys, c) < 0)
+        goto fail;
+    if (tls_settle(&ctx, root, c) < 0)
         goto fail;
     cfg_node_free(root);
     return 0;

@@ -37,11 +37,14 @@ struct edge_config {
     char           *path;          /* the file loaded, or NULL when run without --config */
     char           *domain;        /* default "hostess.run" */
     struct cfg_addr listen_http;   /* listen.http, default 127.0.0.1:8080 */
-    enum http_mode  http_mode;     /* default proxy (TLS is not in this version) */
+    struct cfg_addr listen_https;  /* listen.https, default 127.0.0.1:8443 ... */
+    int             https_enabled; /* ... opened when listen.https or a tls section is
+                                      given (and listen.https is not "off") */
+    enum http_mode  http_mode;     /* default redirect when HTTPS is on, else proxy */
     unsigned        workers;       /* 0 = "auto": one per online CPU */
 
     struct {
-        uint32_t handshake_ms;         /* 10s; used once TLS exists */
+        uint32_t handshake_ms;         /* 10s: accept to the end of the TLS handshake */
         uint32_t header_ms;            /* 10s: first byte of a request head to its end */
         uint32_t idle_ms;              /* 60s: keep-alive wait between requests */
         uint32_t connect_ms;           /* 5s: upstream TCP connect */
@@ -91,8 +94,23 @@ struct edge_config {
                                         (the larger of 1 MiB and the snapshot) */
     } state;
 
+    struct {
+        char    *certs_dir;          /* tls.certs_dir, default "./state/certs" */
+        char    *default_cert;       /* tls.default_cert + default_key: a default pair
+                                        outside certs_dir (NULL: none) */
+        char    *default_key;
+        int      session_tickets;    /* tls.session_tickets, default on */
+        uint32_t ticket_rotation_ms; /* tls.ticket_key_rotation, default 12h */
+        char    *hsts_generated;     /* Strict-Transport-Security value for hosts under
+                                        domain; NULL when "off" */
+        char    *hsts_custom;        /* the same for other (custom) hosts; default off */
+    } tls;
+
     struct cfg_route *routes;         /* routes: static routes from the file */
     size_t            nroutes;
+
+    /* Which of the interdependent keys the file named (for the defaults that follow). */
+    uint8_t https_given, tls_given, http_mode_given;
 };
 
 /* Fills c with every default (c need not be initialised). Strings are heap copies like

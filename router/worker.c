@@ -23,10 +23,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "certs/cert_store.h"
 #include "router/base/epoch.h"
 #include "router/base/log.h"
 #include "router/internal.h"
 #include "router/route_table.h"
+#include "router/tls.h"
 
 #define HEALTH_CHUNK  1024u
 #define HEALTH_CHUNKS 4096u /* 4M target addresses per process lifetime */
@@ -41,6 +43,7 @@ struct router {
     struct worker        *workers;   /* nworkers entries */
     struct route_table   *routes;    /* owned; written by the owner's thread only */
     struct target_registry *registry; /* owned; owner's thread only */
+    struct tls_server    *tls;       /* owned; NULL when HTTPS is off */
     _Atomic int           draining;
     _Atomic uint32_t      drain_ms;
     /* router_close_tagged(): a ring of tags, written by the owner; workers catch up with
@@ -229,6 +232,10 @@ static void worker_start_drain(struct worker *w)
         uv_close((uv_handle_t *)&w->listener, NULL);
         w->listen_fd = -1;
     }
+    if (w->listen_fd_tls >= 0) {
+        uv_close((uv_handle_t *)&w->listener_tls, NULL);
+        w->listen_fd_tls = -1;
+    }
     list_for_each_safe(it, tmp, &w->conns) {
         struct conn *c = container_of(it, struct conn, link);
         c->flags |= C_F_WANT_CLOSE;
@@ -299,7 +306,7 @@ static void worker_on_connection(uv_stream_t *server, int status)
     }
     if (w->draining)
         return;
-    conn_accept(w, server);
+    conn_accept(w, server, server == (uv_stream_t *)&w->listener_tls);
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)
@@ -372,14 +379,31 @@ fail:
     return -1;
 }
 
-static int worker_init(struct router *r, struct worker *w, unsigned id, int fd,
+static int worker_listen(struct worker *w, uv_tcp_t *l, int fd, char *err, size_t errlen)
+{
+    uv_tcp_init(&w->loop, l);
+    l->data = w;
+    int rc = uv_tcp_open(l, fd);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)l, 4096, worker_on_connection);
+    if (rc != 0) {
+        snprintf(err, errlen, "listen: %s", uv_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int worker_init(struct router *r, struct worker *w, unsigned id, int fd, int fd_tls,
                        const struct router_snapshot *snap, char *err, size_t errlen)
 {
     memset(w, 0, sizeof(*w));
     w->id = id;
     w->r = r;
     w->listen_fd = fd;
+    w->listen_fd_tls = fd_tls;
+    w->tls = r->tls;
     list_init(&w->conns);
+    list_init(&w->tls_deferred);
     bufpool_init(&w->pool, 1024);
     if (getrandom(&w->rng, sizeof w->rng, 0) != sizeof w->rng || w->rng == 0)
         w->rng = 0x853c49e6748fea9bull ^ ((uint64_t)id << 32) ^ (uint64_t)(uintptr_t)w;
@@ -401,15 +425,11 @@ static int worker_init(struct router *r, struct worker *w, unsigned id, int fd,
     uv_prepare_init(&w->loop, &w->prep);
     w->prep.data = w;
     uv_prepare_start(&w->prep, worker_on_prepare);
-    uv_tcp_init(&w->loop, &w->listener);
-    w->listener.data = w;
-    int rc = uv_tcp_open(&w->listener, fd);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&w->listener, 4096, worker_on_connection);
-    if (rc != 0) {
-        snprintf(err, errlen, "listen: %s", uv_strerror(rc));
+    uv_idle_init(&w->loop, &w->tls_idle);
+    if (worker_listen(w, &w->listener, fd, err, errlen) != 0)
         return -1;
-    }
+    if (fd_tls >= 0 && worker_listen(w, &w->listener_tls, fd_tls, err, errlen) != 0)
+        return -1;
     return 0;
 nomem:
     snprintf(err, errlen, "out of memory starting worker %u", id);
@@ -421,6 +441,8 @@ struct router *router_create(struct router_snapshot *snap, unsigned nworkers, ch
 {
     struct router *r = calloc(1, sizeof(*r));
     int *fds = NULL;
+    const struct edge_config *cfg = snap->cfg;
+    unsigned nlisten = cfg->https_enabled ? 2 : 1;
 
     if (r == NULL || epoch_domain_init(&r->epoch, nworkers, snap) != 0) {
         snprintf(err, errlen, "out of memory");
@@ -438,30 +460,35 @@ struct router *router_create(struct router_snapshot *snap, unsigned nworkers, ch
     atomic_init(&r->draining, 0);
     atomic_init(&r->drain_ms, snap->cfg->timeouts.drain_ms);
     r->workers = calloc(nworkers, sizeof(*r->workers));
-    fds = calloc(nworkers, sizeof(*fds));
+    fds = calloc((size_t)nworkers * 2, sizeof(*fds)); /* [i]: http, [nworkers + i]: https */
     if (r->workers == NULL || fds == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    for (unsigned i = 0; i < nworkers; i++)
+    for (unsigned i = 0; i < nworkers * 2; i++)
         fds[i] = -1;
-    if (listen_address_free(&snap->cfg->listen_http, err, errlen) != 0)
+    if (cfg->https_enabled && (r->tls = tls_server_new(&r->epoch, err, errlen)) == NULL)
         goto fail;
-    for (unsigned i = 0; i < nworkers; i++) {
-        fds[i] = listen_socket(&snap->cfg->listen_http, err, errlen);
-        if (fds[i] < 0)
+    for (unsigned l = 0; l < nlisten; l++) {
+        const struct cfg_addr *a = l == 0 ? &cfg->listen_http : &cfg->listen_https;
+        if (listen_address_free(a, err, errlen) != 0)
             goto fail;
+        for (unsigned i = 0; i < nworkers; i++) {
+            fds[l * nworkers + i] = listen_socket(a, err, errlen);
+            if (fds[l * nworkers + i] < 0)
+                goto fail;
+        }
     }
     for (unsigned i = 0; i < nworkers; i++) {
-        if (worker_init(r, &r->workers[i], i, fds[i], snap, err, errlen) != 0)
+        if (worker_init(r, &r->workers[i], i, fds[i], fds[nworkers + i], snap, err, errlen) != 0)
             goto fail; /* a half-built worker set at boot: the process exits */
-        fds[i] = -1;
+        fds[i] = fds[nworkers + i] = -1;
     }
     free(fds);
     return r;
 fail:
     if (fds != NULL)
-        for (unsigned i = 0; i < nworkers; i++)
+        for (unsigned i = 0; i < nworkers * 2; i++)
             if (fds[i] >= 0)
                 close(fds[i]);
     free(fds);
@@ -478,7 +505,14 @@ int router_run(struct router *r, char *err, size_t errlen)
         r->workers[i].started = 1;
     }
     const struct router_snapshot *snap = epoch_current(&r->epoch);
-    log_info("listening on %s (http) with %u workers", snap->cfg->listen_http.text, r->nworkers);
+    if (r->tls != NULL)
+        log_info("listening on %s (http, %s) and %s (https) with %u workers",
+                 snap->cfg->listen_http.text,
+                 snap->cfg->http_mode == HTTP_MODE_REDIRECT ? "redirect" : "proxy",
+                 snap->cfg->listen_https.text, r->nworkers);
+    else
+        log_info("listening on %s (http) with %u workers", snap->cfg->listen_http.text,
+                 r->nworkers);
     return 0;
 }
 
@@ -520,12 +554,45 @@ void router_join(struct router *r)
             worker_teardown(w); /* never ran (startup failed after router_create) */
         upstream_slots_free(w);
         free(w->fields);
+        free(w->tls_scratch);
+        while (w->ntls_out_free > 0)
+            free(w->tls_out_free[--w->ntls_out_free]);
         bufpool_destroy(&w->pool);
         access_log_free(w->alog);
     }
     free(r->workers);
     r->workers = NULL;
     r->nworkers = 0;
+}
+
+int router_https(const struct router *r)
+{
+    return r->tls != NULL;
+}
+
+int router_publish_certs(struct router *r, struct cert_store *store)
+{
+    if (r->tls == NULL) {
+        cert_store_free(store);
+        return -EINVAL;
+    }
+    int rc = tls_server_publish_certs(r->tls, store);
+    router_wake(r);
+    return rc;
+}
+
+const struct cert_store *router_certs(struct router *r)
+{
+    return r->tls ? tls_server_certs(r->tls) : NULL;
+}
+
+int router_rotate_ticket_keys(struct router *r)
+{
+    if (r->tls == NULL)
+        return 0;
+    int rc = tls_server_rotate_tickets(r->tls);
+    router_wake(r);
+    return rc;
 }
 
 void router_free(struct router *r)
@@ -535,5 +602,6 @@ void router_free(struct router *r)
     epoch_domain_destroy(&r->epoch, snapshot_free_cb);
     route_table_free(r->routes);
     target_registry_free(r->registry);
+    tls_server_free(r->tls); /* after the epoch domain ran its retired callbacks */
     free(r);
 }
