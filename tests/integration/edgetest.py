@@ -1585,10 +1585,13 @@ class Certs:
 
     def make(self, *names, rsa=False, stem=None, days=None, outdir=None):
         """Makes a certificate for names (SANs; the first is the CN) signed by this CA.
-        outdir: write it under outdir/certs instead (same CA), e.g. to swap it in later.
-        Returns (crt path, key path)."""
+        outdir: write it under outdir/certs instead (same CA, which must exist: make one
+        certificate first), e.g. to swap it in later. Returns (crt path, key path)."""
         out = outdir or self.dir
-        if outdir is not None and os.path.exists(self.ca):
+        if outdir is not None:
+            if not os.path.exists(self.ca):
+                raise RuntimeError("Certs.make(outdir=...): make a certificate in %s first"
+                                   % self.dir)
             os.makedirs(out, exist_ok=True)
             for f in ("ca.crt", "ca.key"):
                 if not os.path.exists(os.path.join(out, f)):
