@@ -20,6 +20,7 @@
 #include "control/model.h"
 #include "router/base/list.h"
 #include "router/base/log.h"
+#include "router/router.h"
 #include "router/settings.h"
 
 #define MAX_SEGMENTS 8
@@ -432,6 +433,43 @@ static void services(struct control_api *a, struct ctl_request *req,
     answer_result(a, req, st, out, &e);
 }
 
+/* PUT|DELETE /v1/acme/http-01/{token}: the port-80 responder's token table. Not part of
+ * the persisted state: a challenge lives for minutes and its ACME client makes it again. */
+static void acme_http01(struct control_api *a, struct ctl_request *req,
+                        const struct ctl_request_view *v, const char *token)
+{
+    if (is(v, "DELETE")) {
+        int rc = router_http01_delete(a->router, token);
+        if (rc == -ENOENT)
+            return not_found(req, v->path);
+        if (rc != 0)
+            return ctl_respond_error(req, 500, "internal", "out of memory", NULL);
+        return ctl_respond(req, 204, NULL, NULL, NULL, 0);
+    }
+    if (!is(v, "PUT"))
+        return method_not_allowed(req, "PUT, DELETE");
+    json_t *body = parse_body(req, v);
+    if (body == NULL)
+        return;
+    json_t *ka = json_object_get(body, "key_authorization");
+    int rc = json_is_string(ka) ? router_http01_set(a->router, token, json_string_value(ka))
+                                : -EINVAL;
+    if (rc == -EINVAL) {
+        json_decref(body);
+        return ctl_respond_error(req, 400, "invalid_field",
+                                 "key_authorization: expected TOKEN.THUMBPRINT in base64url "
+                                 "(at most 512 characters), with a base64url token in the path",
+                                 "{\"field\":\"key_authorization\"}");
+    }
+    if (rc != 0) {
+        json_decref(body);
+        return ctl_respond_error(req, 500, "internal", "out of memory", NULL);
+    }
+    json_t *o = json_pack("{s:s,s:O}", "token", token, "key_authorization", ka);
+    json_decref(body);
+    answer(a, req, 200, o);
+}
+
 static void on_request(struct ctl_request *req, const struct ctl_request_view *v, void *ud)
 {
     struct control_api *a = ud;
@@ -478,6 +516,8 @@ static void on_request(struct ctl_request *req, const struct ctl_request_view *v
         return not_found(req, v->path);
     if (strcmp(seg[1], "services") == 0)
         return services(a, req, v, seg, n);
+    if (n == 4 && strcmp(seg[1], "acme") == 0 && strcmp(seg[2], "http-01") == 0)
+        return acme_http01(a, req, v, seg[3]);
     if (strcmp(seg[1], "domains") == 0)
         return ctl_respond_error(req, 501, "not_implemented",
                                  "custom domains arrive with ACME support", NULL);

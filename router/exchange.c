@@ -21,6 +21,7 @@
 #include "router/base/hostname.h"
 #include "router/internal.h"
 #include "router/route_table.h"
+#include "router/tls.h"
 
 #define MAX_ATTEMPTS 3
 
@@ -95,16 +96,27 @@ void exchange_abort(struct exchange *ex, enum term_side side, enum term_phase ph
     ex->flags = 0;
 }
 
-/* The edge answers status itself; before any response byte went out, else a cut. */
-static void exchange_fail(struct exchange *ex, int status, const char *detail,
-                          uint32_t retry_after, enum term_side side, enum term_phase phase)
+/* Sends the response of the edge's own that is in ex->downhead (h1_build_answer). */
+static void exchange_send_answer(struct exchange *ex, enum term_phase phase)
 {
     struct conn *c = ex->c;
+    uv_buf_t b = uv_buf_init(ex->downhead.p, ex->downhead.len);
+    ex->resp_used = 0;
+    int r = conn_send(c, &b, 1);
+    if (r < 0)
+        exchange_abort(ex, TERM_CLIENT, phase == PH_HEAD ? PH_RESP_HEAD : phase);
+    else if (r == 1)
+        exchange_finish(ex);
+    else
+        deadline_arm(&c->w->wheel, &c->dl, DL_CLIENT, c->w->cfg->timeouts.client_ms);
+}
 
-    if ((ex->flags & EX_F_HEAD_OUT) || c->tx.busy) {
-        exchange_abort(ex, side, phase);
-        return;
-    }
+/* Prepares the exchange for an answer of the edge's own (before any response byte went
+ * out); returns whether the connection must close after it. */
+static int exchange_begin_answer(struct exchange *ex, int status, enum term_side side,
+                                 enum term_phase phase)
+{
+    struct conn *c = ex->c;
     if (ex->up != NULL)
         upstream_close(ex->up);
     if (((ex->flags & EX_F_HAS_BODY) && !(ex->flags & EX_F_REQ_DONE)) || status == 400)
@@ -114,19 +126,34 @@ static void exchange_fail(struct exchange *ex, int status, const char *detail,
     ex->term_phase = (uint8_t)phase;
     ex->flags |= EX_F_CANNED | EX_F_HEAD_OUT | EX_F_RESP_HEAD;
     pump_init(&ex->resp, H1_BODY_NONE, 0, 0);
-    if (h1_build_error(ex, status, detail, retry_after, (c->flags & C_F_WANT_CLOSE) != 0) != 0) {
+    return (c->flags & C_F_WANT_CLOSE) != 0;
+}
+
+/* The edge answers status itself; before any response byte went out, else a cut. */
+static void exchange_fail(struct exchange *ex, int status, const char *detail,
+                          uint32_t retry_after, enum term_side side, enum term_phase phase)
+{
+    if ((ex->flags & EX_F_HEAD_OUT) || ex->c->tx.busy) {
+        exchange_abort(ex, side, phase);
+        return;
+    }
+    int close = exchange_begin_answer(ex, status, side, phase);
+    if (h1_build_error(ex, status, detail, retry_after, close) != 0) {
         exchange_abort(ex, TERM_EDGE, phase);
         return;
     }
-    uv_buf_t b = uv_buf_init(ex->downhead.p, ex->downhead.len);
-    ex->resp_used = 0;
-    int r = conn_send(c, &b, 1);
-    if (r < 0)
-        exchange_abort(ex, TERM_CLIENT, PH_RESP_HEAD);
-    else if (r == 1)
-        exchange_finish(ex);
-    else
-        deadline_arm(&c->w->wheel, &c->dl, DL_CLIENT, c->w->cfg->timeouts.client_ms);
+    exchange_send_answer(ex, phase);
+}
+
+void exchange_answer(struct exchange *ex, int status, const char *ctype, struct span location,
+                     struct span body)
+{
+    int close = exchange_begin_answer(ex, status, TERM_EDGE, PH_ROUTE);
+    if (h1_build_answer(ex, status, ctype, location, body, 0, close) != 0) {
+        exchange_abort(ex, TERM_EDGE, PH_ROUTE);
+        return;
+    }
+    exchange_send_answer(ex, PH_ROUTE);
 }
 
 /* Tries the next target, or answers the failure (timed_out: the last attempt timed out). */
@@ -214,10 +241,22 @@ void exchange_start(struct conn *c, const struct h1_request *req)
     memcpy(ex->host, host, (size_t)hl);
     ex->host_len = (uint8_t)hl;
 
+    if (c->tls != NULL && tls_conn_misdirected(c, ex->host, ex->host_len, w->cfg->domain)) {
+        c->in.off += (uint32_t)req->head_len;
+        exchange_fail(ex, 421, "this connection's certificate does not cover the host", 0,
+                      TERM_CLIENT, PH_ROUTE);
+        return;
+    }
+    if (c->tls == NULL && port80_challenge(ex, req)) /* an ACME http-01 token */
+        return;
     const struct route *rt = route_table_lookup(w->routes, ex->host, ex->host_len);
     if (rt == NULL) {
         c->in.off += (uint32_t)req->head_len;
         exchange_fail(ex, 404, "no route for this host", 0, TERM_EDGE, PH_ROUTE);
+        return;
+    }
+    if (c->tls == NULL && w->cfg->http_mode == HTTP_MODE_REDIRECT) {
+        port80_redirect(ex, req);
         return;
     }
     ex->route_tag = rt->tag;

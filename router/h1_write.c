@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "router/base/hostname.h"
 #include "router/internal.h"
 
 struct out {
@@ -77,6 +78,7 @@ const char *h1_reason(int status)
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
     case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
     case 422: return "Unprocessable Content";
     case 428: return "Precondition Required";
     case 429: return "Too Many Requests";
@@ -169,7 +171,7 @@ int h1_build_request(struct exchange *ex, const struct h1_request *req)
     }
     put(&o, c->peer_ip, strlen(c->peer_ip));
     PUT_LIT(&o, "\r\nX-Forwarded-Proto: ");
-    put_span(&o, xfp.ptr ? xfp : SPAN_LIT("http"));
+    put_span(&o, xfp.ptr ? xfp : c->tls ? SPAN_LIT("https") : SPAN_LIT("http"));
     PUT_LIT(&o, "\r\nX-Forwarded-Host: ");
     put_span(&o, xfh.ptr ? xfh : (req->host.ptr ? req->host : span_make(ex->host, ex->host_len)));
     PUT_LIT(&o, "\r\nX-Request-Id: ");
@@ -178,11 +180,28 @@ int h1_build_request(struct exchange *ex, const struct h1_request *req)
     return o.err ? -1 : 0;
 }
 
+/* The Strict-Transport-Security value the edge adds to this response, or NULL: only over
+ * TLS, per host class (tls.hsts), and never over the upstream's own. */
+static const char *hsts_value(const struct exchange *ex, const struct h1_response *resp)
+{
+    const struct edge_config *cfg = ex->c->w->cfg;
+    if (ex->c->tls == NULL || resp->status == 101)
+        return NULL;
+    const char *v = hostname_is_below(ex->host, ex->host_len, cfg->domain) ? cfg->tls.hsts_generated
+                                                                          : cfg->tls.hsts_custom;
+    for (size_t i = 0; v != NULL && i < resp->nfields; i++)
+        if (span_ieq(resp->fields[i].name, SPAN_LIT("strict-transport-security")))
+            v = NULL;
+    return v;
+}
+
 int h1_build_response(struct exchange *ex, const struct h1_response *resp)
 {
     struct conn *c = ex->c;
     int has_reqid = 0;
-    size_t need = head_room(resp->fields, resp->nfields, resp->reason.len + 256 + sizeof ex->reqid);
+    const char *hsts = hsts_value(ex, resp);
+    size_t need = head_room(resp->fields, resp->nfields, resp->reason.len + 256 + sizeof ex->reqid +
+                                                          (hsts ? strlen(hsts) + 32 : 0));
     ex->downhead.len = ex->downhead.off = 0;
     if (iobuf_reserve(c->w, &ex->downhead, need) != 0)
         return -1;
@@ -225,29 +244,34 @@ int h1_build_response(struct exchange *ex, const struct h1_response *resp)
         put(&o, ex->reqid, strlen(ex->reqid));
         PUT_LIT(&o, "\r\n");
     }
+    if (hsts != NULL) {
+        PUT_LIT(&o, "Strict-Transport-Security: ");
+        put(&o, hsts, strlen(hsts));
+        PUT_LIT(&o, "\r\n");
+    }
     PUT_LIT(&o, "\r\n");
     return o.err ? -1 : 0;
 }
 
-int h1_build_error(struct exchange *ex, int status, const char *detail, uint32_t retry_after,
-                   int close)
+int h1_build_answer(struct exchange *ex, int status, const char *ctype, struct span location,
+                    struct span body, uint32_t retry_after, int close)
 {
-    char body[256];
-    int blen = snprintf(body, sizeof body, "%d %s%s%s\n", status, h1_reason(status),
-                        detail ? ": " : "", detail ? detail : "");
-    if (blen < 0 || (size_t)blen >= sizeof body)
-        blen = (int)sizeof body - 1;
     ex->downhead.len = ex->downhead.off = 0;
-    if (iobuf_reserve(ex->c->w, &ex->downhead, 512 + sizeof body) != 0)
+    if (iobuf_reserve(ex->c->w, &ex->downhead, 512 + location.len + body.len) != 0)
         return -1;
     struct out o = {&ex->downhead, 0};
     PUT_LIT(&o, "HTTP/1.1 ");
     put_u64(&o, (uint64_t)status);
     PUT_LIT(&o, " ");
     put(&o, h1_reason(status), strlen(h1_reason(status)));
-    PUT_LIT(&o, "\r\nServer: hostess-edge\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                "Cache-Control: no-store\r\nContent-Length: ");
-    put_u64(&o, (uint64_t)blen);
+    PUT_LIT(&o, "\r\nServer: hostess-edge\r\nContent-Type: ");
+    put(&o, ctype, strlen(ctype));
+    PUT_LIT(&o, "\r\nCache-Control: no-store\r\nContent-Length: ");
+    put_u64(&o, (uint64_t)body.len);
+    if (location.len > 0) {
+        PUT_LIT(&o, "\r\nLocation: ");
+        put_span(&o, location);
+    }
     if (retry_after > 0) {
         PUT_LIT(&o, "\r\nRetry-After: ");
         put_u64(&o, retry_after);
@@ -262,6 +286,18 @@ int h1_build_error(struct exchange *ex, int status, const char *detail, uint32_t
         PUT_LIT(&o, "\r\nConnection: keep-alive");
     PUT_LIT(&o, "\r\n\r\n");
     if (!(ex->flags & EX_F_HEAD_REQ))
-        put(&o, body, (size_t)blen);
+        put_span(&o, body);
     return o.err ? -1 : 0;
+}
+
+int h1_build_error(struct exchange *ex, int status, const char *detail, uint32_t retry_after,
+                   int close)
+{
+    char body[256];
+    int blen = snprintf(body, sizeof body, "%d %s%s%s\n", status, h1_reason(status),
+                        detail ? ": " : "", detail ? detail : "");
+    if (blen < 0 || (size_t)blen >= sizeof body)
+        blen = (int)sizeof body - 1;
+    return h1_build_answer(ex, status, "text/plain; charset=utf-8", SPAN_NULL,
+                           span_make(body, (size_t)blen), retry_after, close);
 }

@@ -288,6 +288,21 @@ void exchange_on_client_data(struct exchange *ex);
 void exchange_on_client_eof(struct exchange *ex);
 void exchange_abort(struct exchange *ex, enum term_side side, enum term_phase phase);
 void exchange_on_client_written(struct exchange *ex, int status);
+/* Answers the request with a response of the edge's own (redirects, ACME tokens). The
+ * request head must already be consumed from c->in. */
+void exchange_answer(struct exchange *ex, int status, const char *ctype, struct span location,
+                     struct span body);
+
+/* port80.c: what the plain-HTTP listener answers itself. */
+/* An ACME http-01 request for a token in the table: answered (1), else 0 (in redirect
+ * mode an unknown token under the challenge path is answered 404). Consumes the head when
+ * it answers. */
+int  port80_challenge(struct exchange *ex, const struct h1_request *req);
+/* http_mode: redirect: 308 to the same URL on https. Consumes the head. */
+void port80_redirect(struct exchange *ex, const struct h1_request *req);
+/* The token table (worker.c): the key authorization for token[0..len), or NULL. Valid
+ * until the worker's next quiescent point. */
+const char *worker_http01_lookup(struct worker *w, const char *token, size_t len);
 
 /* upstream.c */
 /* Picks a target of the exchange's route and leases a connection: exchange_up_ready() or
@@ -313,7 +328,11 @@ void exchange_on_up_timeout(struct exchange *ex);
 /* h1_write.c */
 int h1_build_request(struct exchange *ex, const struct h1_request *req);
 int h1_build_response(struct exchange *ex, const struct h1_response *resp);
-/* A complete canned response (head + short body) in ex->downhead. */
+/* A complete response of the edge's own in ex->downhead: status, Content-Type ctype, an
+ * optional Location (location.len > 0), body (not sent for HEAD). */
+int h1_build_answer(struct exchange *ex, int status, const char *ctype, struct span location,
+                    struct span body, uint32_t retry_after, int close);
+/* The same with the edge's plain-text error page for status. */
 int h1_build_error(struct exchange *ex, int status, const char *detail, uint32_t retry_after,
                    int close);
 

@@ -76,5 +76,9 @@ const char *tls_conn_sni(const struct conn *c);
 /* From the client-hello callback: records the raw server name (normalised here). */
 void tls_conn_set_sni(struct conn *c, const char *name, size_t len);
 int tls_conn_cert_covers(const struct conn *c, const char *host, size_t len);
+/* 421 Misdirected Request (RFC 9110 §15.5.20) for host[0..len) on this connection: a host
+ * below domain (generated) on a connection without SNI, or any host the certificate that
+ * was served does not cover (domain fronting; a coalesced connection for another name). */
+int tls_conn_misdirected(const struct conn *c, const char *host, size_t len, const char *domain);
 
 #endif

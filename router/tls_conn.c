@@ -570,3 +570,13 @@ int tls_conn_cert_covers(const struct conn *c, const char *host, size_t len)
     return x != NULL &&
            X509_check_host(x, host, len, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
 }
+
+int tls_conn_misdirected(const struct conn *c, const char *host, size_t len, const char *domain)
+{
+    const char *sni = c->tls->sni;
+    if (sni[0] == '\0')
+        return hostname_is_below(host, len, domain);
+    if (strlen(sni) == len && memcmp(sni, host, len) == 0)
+        return 0;
+    return !tls_conn_cert_covers(c, host, len);
+}

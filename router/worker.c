@@ -34,8 +34,19 @@
 #define HEALTH_CHUNKS 4096u /* 4M target addresses per process lifetime */
 #define CUT_RING      64u
 
+/* ACME http-01 tokens (port80.c), immutable once published: copy on write, retired
+ * through the epoch domain. A handful at a time, so a linear scan. */
+struct http01_table {
+    size_t n;
+    struct http01_entry {
+        char *token;
+        char *key_authorization;
+    } e[];
+};
+
 struct router {
     struct epoch_domain   epoch;
+    _Atomic(struct http01_table *) http01; /* NULL: none */
     /* Chunks are allocated by the publishing thread before a snapshot that needs them is
      * published, and never freed before router_join: workers read them without locks. */
     _Atomic(struct target_health *) health[HEALTH_CHUNKS];
@@ -565,6 +576,95 @@ void router_join(struct router *r)
     r->nworkers = 0;
 }
 
+static void http01_table_free(void *p)
+{
+    struct http01_table *t = p;
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->e[i].token);
+        free(t->e[i].key_authorization);
+    }
+    free(t);
+}
+
+const char *worker_http01_lookup(struct worker *w, const char *token, size_t len)
+{
+    const struct http01_table *t = atomic_load_explicit(&w->r->http01, memory_order_acquire);
+    for (size_t i = 0; t != NULL && i < t->n; i++)
+        if (strlen(t->e[i].token) == len && memcmp(t->e[i].token, token, len) == 0)
+            return t->e[i].key_authorization;
+    return NULL;
+}
+
+/* base64url, as ACME tokens and thumbprints are (RFC 8555 §8.1); dots join the two. */
+static int http01_chars_ok(const char *s, size_t max, int dot)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_' || (dot && ch == '.')))
+            return 0;
+    }
+    return 1;
+}
+
+/* Publishes a copy of the current table without token, plus (token, ka) when ka != NULL. */
+static int http01_replace(struct router *r, const char *token, const char *ka)
+{
+    struct http01_table *cur = atomic_load_explicit(&r->http01, memory_order_relaxed);
+    size_t n = cur ? cur->n : 0, k = 0;
+    struct http01_table *next = calloc(1, sizeof(*next) + (n + 1) * sizeof(next->e[0]));
+    int found = 0;
+    if (next == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(cur->e[i].token, token) == 0) {
+            found = 1;
+            continue;
+        }
+        next->e[k].token = strdup(cur->e[i].token);
+        next->e[k].key_authorization = strdup(cur->e[i].key_authorization);
+        next->n = ++k;
+        if (next->e[k - 1].token == NULL || next->e[k - 1].key_authorization == NULL)
+            goto nomem;
+    }
+    if (ka == NULL && !found) {
+        http01_table_free(next);
+        return -ENOENT;
+    }
+    if (ka != NULL) {
+        next->e[k].token = strdup(token);
+        next->e[k].key_authorization = strdup(ka);
+        next->n = ++k;
+        if (next->e[k - 1].token == NULL || next->e[k - 1].key_authorization == NULL)
+            goto nomem;
+    }
+    if (cur != NULL && epoch_retire(&r->epoch, cur, http01_table_free) != 0)
+        goto nomem;
+    atomic_store_explicit(&r->http01, next, memory_order_release);
+    router_wake(r);
+    return 0;
+nomem:
+    http01_table_free(next);
+    return -ENOMEM;
+}
+
+int router_http01_set(struct router *r, const char *token, const char *key_authorization)
+{
+    if (!http01_chars_ok(token, 256, 0) || !http01_chars_ok(key_authorization, 512, 1))
+        return -EINVAL;
+    return http01_replace(r, token, key_authorization);
+}
+
+int router_http01_delete(struct router *r, const char *token)
+{
+    return http01_replace(r, token, NULL);
+}
+
 int router_https(const struct router *r)
 {
     return r->tls != NULL;
@@ -603,5 +703,6 @@ void router_free(struct router *r)
     route_table_free(r->routes);
     target_registry_free(r->registry);
     tls_server_free(r->tls); /* after the epoch domain ran its retired callbacks */
+    http01_table_free(atomic_load(&r->http01));
     free(r);
 }

@@ -109,3 +109,10 @@ int hostname_normalise(const char *in, size_t len, char *out)
     out[len] = '\0';
     return (int)len;
 }
+
+int hostname_is_below(const char *host, size_t len, const char *parent)
+{
+    size_t plen = strlen(parent);
+    return len > plen + 1 && host[len - plen - 1] == '.' &&
+           memcmp(host + len - plen, parent, plen) == 0;
+}

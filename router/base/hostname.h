@@ -15,4 +15,8 @@
  * value is not a valid host (empty, bad characters, empty label, too long, bad port). */
 int hostname_normalise(const char *in, size_t len, char *out);
 
+/* 1 when the normalised host[0..len) is a name below the normalised parent (at least one
+ * more label: "a.hostess.run" is below "hostess.run", "hostess.run" is not). */
+int hostname_is_below(const char *host, size_t len, const char *parent);
+
 #endif
