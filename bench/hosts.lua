@@ -1,6 +1,10 @@
 -- wrk script for bench/hostess-bench: every request carries the next Host from a list.
 --
---   wrk ... -s bench/hosts.lua http://127.0.0.1:PORT/ -- HOSTS_FILE [PATH]
+--   wrk ... -s bench/hosts.lua http://127.0.0.1:PORT/ -- HOSTS_FILE [PATH [close]]
+--
+-- With "close", every request also carries "Connection: close": the server closes after
+-- each response and wrk reconnects, so every request comes on a new connection (with an
+-- https:// URL, a new TLS handshake: the --tls "new connections" mode of hostess-bench).
 --
 -- HOSTS_FILE has one hostname per line. Each wrk thread pre-formats one request per host
 -- (so Lua does no string work per request) and starts at a different offset, so the
@@ -24,13 +28,18 @@ local i = 0
 function init(args)
    local file = args[1]
    local path = args[2] or "/"
+   local close = args[3] == "close"
    if not file then
       error("hosts.lua: pass the hosts file after --")
    end
    for line in io.lines(file) do
       if #line > 0 then
          n = n + 1
-         reqs[n] = wrk.format("GET", path, { Host = line })
+         if close then
+            reqs[n] = wrk.format("GET", path, { Host = line, Connection = "close" })
+         else
+            reqs[n] = wrk.format("GET", path, { Host = line })
+         end
       end
    end
    if n == 0 then
