@@ -6,7 +6,10 @@ usage: report.py RESULTS.json [--json OUT.json] [--png OUT.png]
 
 RESULTS.json is what hostess-bench assembles: one entry per target with wrk's figures
 ("load": 64 connections, "c1": one connection), the proxy's CPU ticks over the load pass,
-its peak RSS and, with --syscalls, strace counts. Only the standard library is required.
+its peak RSS and, with --syscalls, strace counts. With --tls/--h2 it also holds "mode_runs":
+one entry per proxy and TLS mode ("https", "newconn", "h2") with the load generator's
+figures in the same shape, the CPU ticks of that pass and, for "newconn", the full-handshake
+check. Only the standard library is required.
 """
 import argparse
 import json
@@ -44,6 +47,95 @@ def derive(run):
         out["syscalls_per_req"] = run["syscalls"]["per_request"]
         out["syscalls_top"] = run["syscalls"].get("top")
     return out
+
+
+MODE_TITLES = {
+    "https": "HTTPS, HTTP/1.1 keep-alive (wrk)",
+    "newconn": "new TLS connection per request, full handshake (wrk, Connection: close)",
+    "h2": "HTTP/2 over TLS (h2load)",
+}
+
+
+def derive_mode(run):
+    """Figures for one proxy in one TLS mode."""
+    out = derive(run)
+    out["mode"] = run["mode"]
+    v = run.get("verify")
+    if v:
+        out["verify"] = {k: v.get(k) for k in ("requests", "accepted", "server_hellos", "full",
+                                                "resumed", "all_full", "versions", "groups", "ciphers")}
+    p = run.get("probe")
+    if p:
+        out["resumption_refused"] = p.get("resumption_refused")
+    tls = (run.get("load") or {}).get("tls")
+    if tls:
+        out["tls"] = tls
+    return out
+
+
+def check_text(r):
+    v = r.get("verify")
+    if v:
+        text = "full %d/%d" % (v["full"] or 0, v["server_hellos"] or 0)
+        if v.get("groups"):
+            text += " " + ",".join(sorted(v["groups"]))
+        if not v.get("all_full"):
+            text += " NOT ALL FULL"
+        if r.get("resumption_refused") is False:
+            text += " RESUMED"
+        return text
+    if r.get("tls"):
+        return "%s %s" % (r["tls"].get("alpn", ""), r["tls"].get("group", ""))
+    return ""
+
+
+def report_modes(res):
+    """Table and ratios for the TLS modes; returns (summary, ratios) for the JSON."""
+    summary, ratios = {}, {}
+    for m in res.get("modes", []):
+        rows = [derive_mode(r) for r in res.get("mode_runs", []) if r["mode"] == m]
+        summary[m] = rows
+        by = {r["target"]: r for r in rows}
+        unit = "conn" if m == "newconn" else "req"
+        print()
+        print("%s: %s" % (m, MODE_TITLES.get(m, m)))
+        if not rows:
+            print("  (no target measured)")
+            continue
+        line = "%-8s %10s %8s %8s %8s %11s %6s %8s %7s  %s"
+        print(line % ("target", unit + "/s", "p50", "p99", "p99.9", "CPU us/" + unit, "CPU %",
+                      "RSS MiB", "errors", "check"))
+        for r in rows:
+            print(line % (r["target"], "%.0f" % r["rps"], fmt_us(r["p50_us"]), fmt_us(r["p99_us"]),
+                          fmt_us(r["p999_us"]), fmt(r["cpu_us_per_req"], "%.2f"),
+                          fmt(r["cpu_pct"], "%.0f"), fmt(r["rss_mib"], "%.1f"), r["errors"],
+                          check_text(r)))
+        edge = by.get("edge")
+        mr = {}
+        for other in ("nginx", "haproxy"):
+            o = by.get(other)
+            if edge and o:
+                mr["edge/" + other] = {
+                    "rps": ratio(edge["rps"], o["rps"]),
+                    "cpu_us_per_req": ratio(edge["cpu_us_per_req"], o["cpu_us_per_req"]),
+                    "rss": ratio(edge["rss_mib"], o["rss_mib"]),
+                }
+                print("  %-13s %s/s %s   CPU us/%s %s   RSS %s" % (
+                    "edge/" + other, unit, fmt(mr["edge/" + other]["rps"], "%.2fx"), unit,
+                    fmt(mr["edge/" + other]["cpu_us_per_req"], "%.2fx"),
+                    fmt(mr["edge/" + other]["rss"], "%.2fx")))
+        if not edge:
+            print("  (no edge figures in this mode: no ratios)")
+        ratios[m] = mr
+    if res.get("notes"):
+        print()
+        for n in res["notes"]:
+            print("note: " + n)
+    if res.get("failed_modes"):
+        print("\nfailed TLS passes: %s" % " ".join(res["failed_modes"]))
+    if any(r["errors"] for rows in summary.values() for r in rows):
+        print("\nwarning: some TLS passes had errors: their figures are suspect")
+    return summary, ratios
 
 
 def fmt_us(v):
@@ -117,10 +209,16 @@ def main():
         print("\nfailed: %s" % " ".join(res["failed"]))
     if any(r["errors"] for r in rows):
         print("\nwarning: some targets had errors (non-2xx or socket errors): their figures are suspect")
+    mode_summary = mode_ratios = None
+    if res.get("modes"):
+        mode_summary, mode_ratios = report_modes(res)
 
     if args.json:
         res["summary"] = rows
         res["ratios"] = ratios
+        if mode_summary is not None:
+            res["mode_summary"] = mode_summary
+            res["mode_ratios"] = mode_ratios
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)
             f.write("\n")
