@@ -13,7 +13,7 @@ fi
 BUILD="build-essential cmake ninja-build pkg-config libuv1-dev libssl-dev libnghttp2-dev \
   libyaml-dev libcurl4-openssl-dev libjansson-dev libhiredis-dev node-llhttp libcmocka-dev"
 PEERS="ca-certificates openssl curl wrk nginx-light haproxy varnish python3 \
-  python3-websockets python3-h2 nghttp2-client procps"
+  python3-websockets python3-h2 nghttp2-client procps sslscan"
 
 missing=""
 for p in $BUILD $PEERS; do

@@ -1637,12 +1637,14 @@ def tls_context(cafile=None, alpn=("http/1.1",), verify=True, minimum=None, maxi
 
 
 def cert_info(cert):
-    """Facts about one certificate (PEM text/bytes or DER bytes): {"sans": [dns names],
+    """Facts about one certificate (PEM text/bytes, the first certificate of a chain or
+    of a combined file, or DER bytes): {"sans": [dns names],
     "subject": "CN = ...", "key": "ec" | "rsa" | other, "sha256": hex fingerprint}."""
     if isinstance(cert, str):
         cert = cert.encode()
     if cert.lstrip().startswith(b"-----BEGIN"):
-        der = ssl.PEM_cert_to_DER_cert(cert.decode())
+        m = re.search(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", cert, re.S)
+        der = ssl.PEM_cert_to_DER_cert(m.group(0).decode())  # the first (leaf) certificate
     else:
         der = cert
     p = subprocess.run([OPENSSL, "x509", "-inform", "DER", "-noout", "-text", "-subject",

@@ -1,0 +1,966 @@
+#!/usr/bin/python3
+"""tls_termination: users reach their apps over HTTPS through the edge.
+
+Real clients only: curl over TLS (--http1.1, --cacert), openssl s_client, python's ssl.
+Certificates come from deploy/mkcerts.sh (a local CA in the test's temp dir).
+
+- SNI picks the exact certificate, else the one-label wildcard, else the default (checked
+  on the SAN/subject that came back); ECDSA when the client can, RSA otherwise
+- ALPN: http/1.1 negotiated; only-unknown protocols get no_application_protocol;
+  acme-tls/1 is refused (no challenge certificate installed)
+- TLS 1.0/1.1 and weak ciphers refused; TLS 1.2 and 1.3 accepted
+- session tickets: resumption on every try across both workers; session_tickets: false
+  resumes nothing
+- a silent or half-sent handshake is closed after timeouts.handshake
+- 421 for a generated host without SNI, or whose Host the served certificate does not
+  cover; HSTS for generated hosts (generated value), custom hosts (custom value or none),
+  never over plain HTTP, never added when the upstream sent its own
+- streaming over TLS: 64 MiB both ways, chunked, SSE, WebSocket
+- garbage on the HTTPS port is closed; the edge keeps serving
+- port 80: 308 to https://HOST:PORT/path?query, ACME http-01 tokens from the control API
+  answered (unknown 404), a request with a body gets 308 and close
+- certificate hot swap + SIGHUP under continuous handshakes: zero failures, new
+  handshakes see the new certificate, connections opened before keep working; a broken
+  file keeps the previous certificate; default_cert/default_key and X.pem files
+- the edge never logs a sanitizer report
+"""
+import hashlib
+import json
+import os
+import random
+import re
+import socket
+import ssl
+import sys
+import threading
+import time
+
+import edgetest as E
+
+c = E.Checker("tls_termination")
+
+DOMAIN = "hostess.localhost"
+HOST_DUAL = "dual.hostess.localhost"   # an ECDSA and an RSA certificate
+HOST_RSA = "rsa.hostess.localhost"     # an RSA certificate only
+HOST_STS = "sts.hostess.localhost"     # upstream sends its own Strict-Transport-Security
+HOST_CUSTOM = "shop.example.test"      # a custom (not generated) host with its own cert
+DEFAULT_NAME = "edge-default.test"     # the SAN of the default certificate
+HSTS_GENERATED = "max-age=31536000"    # the documented default for generated hosts
+
+
+def make_certs(certs):
+    """The certificates of the main edge; returns {label: cert_info}."""
+    made = {
+        "default": certs.make(DEFAULT_NAME, stem="default"),
+        "wildcard": certs.make("*." + DOMAIN),
+        "api": certs.make(E.HOST_B),
+        "dual-ec": certs.make(HOST_DUAL, stem="dual-ec"),
+        "dual-rsa": certs.make(HOST_DUAL, rsa=True, stem="dual-rsa"),
+        "rsa": certs.make(HOST_RSA, rsa=True, stem="rsa-only"),
+        "custom": certs.make(HOST_CUSTOM),
+    }
+    return {k: E.file_cert_info(crt) for k, (crt, key) in made.items()}
+
+
+def routes(a, sts):
+    hosts = [E.HOST_A, E.HOST_B, HOST_DUAL, HOST_RSA, HOST_CUSTOM, "deep.app." + DOMAIN]
+    r = [{"host": h, "targets": [E.target(a)]} for h in hosts]
+    r.append({"host": HOST_STS, "targets": [E.target(sts)]})
+    return r
+
+
+def sanitizer_clean(edge, what):
+    text = edge.stderr_text()
+    bad = [ln for ln in text.splitlines()
+           if "AddressSanitizer" in ln or "runtime error:" in ln or "LeakSanitizer" in ln]
+    c.check(not bad, "%s: no sanitizer report in the edge's log" % what, bad[:5])
+
+
+def get_req(host, path="/echo", rid=None, close=True):
+    lines = ["GET %s HTTP/1.1" % path, "Host: " + host]
+    if rid:
+        lines.append("X-Request-Id: " + rid)
+    if close:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def status_of(out):
+    m = re.search(r"^HTTP/1\.1 (\d{3})", out, re.M)
+    return int(m.group(1)) if m else None
+
+
+def hdrs_of(data, name):
+    return [v for k, v in data["headers"] if k.lower() == name.lower()]
+
+
+# --------------------------------------------------------------------------- certificates
+
+def sni_selection(edge, certs, info):
+    port = edge.https_port
+    cases = [
+        (E.HOST_B, "api", "exact name -> its own certificate"),
+        ("API.Hostess.LocalHost", "api", "exact name, other case -> its own certificate"),
+        (E.HOST_A, "wildcard", "one label under the wildcard -> wildcard"),
+        ("anything." + DOMAIN, "wildcard", "another label under the wildcard -> wildcard"),
+        ("deep.app." + DOMAIN, "default", "two labels under the wildcard -> default"),
+        (DOMAIN, "default", "the wildcard's parent itself -> default"),
+        ("unknown.example", "default", "unknown name -> default"),
+        (None, "default", "no SNI -> default"),
+        (HOST_CUSTOM, "custom", "custom host -> its own certificate"),
+        (HOST_RSA, "rsa", "name with only an RSA certificate -> RSA"),
+    ]
+    for sni, want, what in cases:
+        r = E.s_client(port, sni, ["-alpn", "http/1.1"])
+        got = r.cert
+        ok = got is not None and got["sha256"] == info[want]["sha256"]
+        c.check(ok, "SNI %s: %s (SAN %s)" % (sni, what, info[want]["sans"]),
+                (got and (got["sans"], got["subject"], got["key"])) or r)
+    # python ssl verifying against the CA (hostname check included)
+    ctx = E.tls_context(certs.ca)
+    for sni, want in [(E.HOST_A, "wildcard"), (E.HOST_B, "api"), (HOST_CUSTOM, "custom")]:
+        try:
+            r, got = E.tls_get(port, sni, sni, "/echo", ctx)
+            c.check(r.status == 200 and got["sha256"] == info[want]["sha256"],
+                    "python ssl, SNI %s: verified %s certificate, 200" % (sni, want),
+                    (r.status, got["sans"]))
+        except (OSError, ssl.SSLError) as e:
+            c.check(False, "python ssl, SNI %s: verified handshake" % sni, repr(e))
+    # curl --cacert: verifies chain and name
+    for host in (E.HOST_A, E.HOST_B, HOST_CUSTOM):
+        r = E.curl(port, "/echo", host=host, cacert=certs.ca, args=["--http1.1"])
+        c.check(r.rc == 0 and r.status == 200 and r.json().get("backend") == "a",
+                "curl --cacert https://%s/echo -> 200 from the backend" % host, r)
+
+
+def key_type_selection(edge, certs, info):
+    port = edge.https_port
+    for proto in ("-tls1_3", "-tls1_2"):
+        r = E.s_client(port, HOST_DUAL, [proto])
+        c.check(r.cert is not None and r.cert["sha256"] == info["dual-ec"]["sha256"],
+                "%s client offering ECDSA gets the ECDSA certificate" % proto,
+                (r.cert and r.cert["key"]) or r)
+        r = E.s_client(port, HOST_DUAL, [proto, "-sigalgs", "RSA-PSS+SHA256:RSA+SHA256"],
+                       cafile=certs.ca)
+        c.check(r.handshake and r.cert is not None
+                and r.cert["sha256"] == info["dual-rsa"]["sha256"],
+                "%s client offering only RSA signature algorithms gets the RSA certificate"
+                % proto, (r.cert and r.cert["key"]) or r)
+    # A TLS 1.2 client whose cipher suites are all ECDHE-RSA cannot use an ECDSA
+    # certificate, whatever its signature_algorithms say.
+    r = E.s_client(port, HOST_DUAL, ["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"],
+                   cafile=certs.ca)
+    c.check(r.handshake and r.cert is not None and r.cert["key"] == "rsa",
+            "TLS 1.2 client offering only ECDHE-RSA suites gets the RSA certificate", r)
+    r = E.s_client(port, HOST_RSA, ["-tls1_2", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384"],
+                   cafile=certs.ca)
+    c.check(r.handshake and r.cipher == "ECDHE-RSA-AES256-GCM-SHA384",
+            "RSA-only host: ECDHE-RSA-AES256-GCM-SHA384 negotiated", r)
+
+
+def default_outside_and_pem(a, tmp):
+    """default_cert/default_key name a pair outside certs_dir; an X.pem (chain + key in
+    one file) in certs_dir serves its SAN names."""
+    certs = E.Certs(os.path.join(tmp.path, "pki2"))
+    pcrt, pkey = certs.make("pem." + DOMAIN, stem="pem-src")
+    dcrt, dkey = certs.make("outside-default.test", stem="outside",
+                            outdir=os.path.join(tmp.path, "pki2-outside"))
+    with open(os.path.join(certs.certs_dir, "combined.pem"), "w") as f:
+        for p in (pcrt, pkey):
+            with open(p) as src:
+                f.write(src.read())
+    os.remove(pcrt)
+    os.remove(pkey)
+    want_default = E.file_cert_info(dcrt)
+    want_pem = E.file_cert_info(os.path.join(certs.certs_dir, "combined.pem"))
+    cfg = E.edge_config({"pem." + DOMAIN: [E.target(a)]}, domain=DOMAIN,
+                        tls={"certs_dir": certs.certs_dir, "default_cert": dcrt,
+                             "default_key": dkey})
+    with E.Edge(cfg) as edge:
+        r = E.s_client(edge.https_port, "nothing.example")
+        c.check(r.cert is not None and r.cert["sha256"] == want_default["sha256"],
+                "default_cert/default_key outside certs_dir serve unknown names", r)
+        r = E.curl(edge.https_port, "/echo", host="pem." + DOMAIN, cacert=certs.ca,
+                   args=["--http1.1"])
+        c.check(r.status == 200, "X.pem (certificate + key in one file) serves its SAN", r)
+        got = E.s_client(edge.https_port, "pem." + DOMAIN)
+        c.check(got.cert is not None and got.cert["sha256"] == want_pem["sha256"],
+                "X.pem: the certificate served is the one in the file", got)
+        sanitizer_clean(edge, "default_cert edge")
+
+
+# --------------------------------------------------------------------------- protocol
+
+def alpn(edge, certs):
+    port = edge.https_port
+    r = E.s_client(port, E.HOST_A, ["-alpn", "http/1.1"], cafile=certs.ca)
+    c.check(r.handshake and r.alpn == "http/1.1", "ALPN http/1.1 offered -> http/1.1", r)
+    r = E.s_client(port, E.HOST_A, ["-alpn", "h3-none"])
+    c.check(not r.handshake and r.alert == "no application protocol",
+            "ALPN offering only h3-none -> no_application_protocol alert", r)
+    r = E.s_client(port, E.HOST_A, ["-alpn", "foo,bar/2"])
+    c.check(not r.handshake and r.alert == "no application protocol",
+            "ALPN offering only unknown protocols -> no_application_protocol alert", r)
+    r = E.s_client(port, E.HOST_A, [], cafile=certs.ca)
+    c.check(r.handshake and r.alpn is None, "no ALPN extension: handshake, nothing negotiated", r)
+    r = E.s_client(port, E.HOST_A, ["-alpn", "acme-tls/1"])
+    c.check(not r.handshake and r.cert is None,
+            "ALPN acme-tls/1 (no challenge certificate installed): handshake refused, no "
+            "certificate sent", r)
+    r = E.s_client(port, E.HOST_A, ["-alpn", "acme-tls/1,http/1.1"])
+    c.check(r.cert is None or r.alpn != "acme-tls/1",
+            "ALPN acme-tls/1 next to http/1.1: never answered as acme-tls/1", r)
+    # python ssl without ALPN speaks HTTP/1.1
+    ctx = E.tls_context(certs.ca, alpn=None)
+    try:
+        with E.Client(port, tls=ctx, sni=E.HOST_A) as cl:
+            neg = cl.sock.selected_alpn_protocol()
+            r = cl.request("GET", "/health", E.HOST_A)
+        c.check(neg is None and r.status == 200, "client without ALPN gets HTTP/1.1 200",
+                (neg, r.status))
+    except (OSError, ssl.SSLError) as e:
+        c.check(False, "client without ALPN gets HTTP/1.1 200", repr(e))
+    r = E.curl(port, "/health", host=E.HOST_A, cacert=certs.ca, args=["--http1.1"])
+    c.check(r.status == 200 and r.http_version == "1.1",
+            "curl --http1.1 over TLS: HTTP/1.1 200", (r, r.http_version))
+
+
+def protocols_and_ciphers(edge, certs):
+    port = edge.https_port
+    for flag, name in [("-tls1_1", "TLS 1.1"), ("-tls1", "TLS 1.0")]:
+        r = E.s_client(port, E.HOST_A, [flag, "-cipher", "DEFAULT@SECLEVEL=0"])
+        c.check(not r.handshake and r.alert == "protocol version",
+                "%s offer refused with a protocol_version alert" % name, r)
+    for flag, name in [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")]:
+        r = E.s_client(port, E.HOST_A, [flag], cafile=certs.ca)
+        c.check(r.handshake and r.protocol == name, "%s handshake succeeds" % name, r)
+    for cipher in ["AES128-SHA", "AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-SHA",
+                   "ECDHE-ECDSA-AES128-SHA256", "DHE-RSA-AES128-GCM-SHA256"]:
+        r = E.s_client(port, E.HOST_A, ["-tls1_2", "-cipher", cipher + "@SECLEVEL=0"])
+        c.check(not r.handshake and r.alert == "handshake failure",
+                "TLS 1.2 weak cipher offer %s refused (handshake_failure)" % cipher, r)
+    for cipher in ["AES128-SHA", "ECDHE-RSA-AES128-SHA"]:
+        r = E.s_client(port, HOST_RSA, ["-tls1_2", "-cipher", cipher + "@SECLEVEL=0"])
+        c.check(not r.handshake, "RSA host: weak TLS 1.2 cipher %s refused" % cipher, r)
+    r = E.s_client(port, E.HOST_A, ["-tls1_3", "-ciphersuites", "TLS_AES_128_CCM_SHA256"])
+    c.check(not r.handshake, "TLS 1.3 suite outside the profile (AES_128_CCM) refused", r)
+    r = E.s_client(port, E.HOST_A, ["-tls1_2", "-curves", "secp521r1"])
+    c.check(not r.handshake, "TLS 1.2 offering only the P-521 group refused", r)
+    r = E.s_client(port, E.HOST_A, ["-tls1_3", "-groups", "X25519"], cafile=certs.ca)
+    c.check(r.handshake, "TLS 1.3 with X25519 accepted", r)
+    # python ssl with TLS 1.1 as the ceiling
+    ctx = E.tls_context(certs.ca)
+    ctx.set_ciphers("DEFAULT@SECLEVEL=0")
+    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    try:
+        with E.Client(port, tls=ctx, sni=E.HOST_A):
+            refused = False
+    except ssl.SSLError as e:
+        refused = "VERSION" in str(e).upper()
+    except OSError:
+        refused = True
+    c.check(refused, "python ssl capped at TLS 1.1 is refused")
+
+
+# --------------------------------------------------------------------------- resumption
+
+def resumption(edge, certs, tmp):
+    port = edge.https_port
+    for proto, tag in [("-tls1_3", "TLSv1.3"), ("-tls1_2", "TLSv1.2")]:
+        sess = os.path.join(tmp.path, "sess-%s.pem" % tag)
+        first = E.s_client(port, E.HOST_A, [proto, "-sess_out", sess, "-ign_eof"],
+                           data=get_req(E.HOST_A, rid="res-%s-first" % tag), cafile=certs.ca)
+        if not c.check(first.handshake and status_of(first.out) == 200 and os.path.exists(sess),
+                       "%s: first connection 200, session saved" % tag, first):
+            continue
+        reused, workers, tries, failures = 0, set(), 0, []
+        deadline = time.monotonic() + 60
+        while tries < 40 and time.monotonic() < deadline:
+            rid = "res-%s-%d" % (tag, tries)
+            r = E.s_client(port, E.HOST_A, [proto, "-sess_in", sess, "-ign_eof"],
+                           data=get_req(E.HOST_A, rid=rid), cafile=certs.ca)
+            tries += 1
+            if r.reused and status_of(r.out) == 200:
+                reused += 1
+            else:
+                failures.append(r)
+            e = edge.wait_access(lambda x, rid=rid: x.get("request_id") == rid, timeout=3)
+            if e is not None:
+                workers.add(e.get("worker"))
+            if tries >= 10 and len(workers) >= 2:
+                break
+        c.check(reused == tries and tries >= 10,
+                "%s: resumed (\"Reused\") on every one of %d reconnects" % (tag, tries),
+                "%d of %d; first failure %r" % (reused, tries, failures[:1]))
+        c.check(len(workers) >= 2, "%s: the resumed connections were served by both workers"
+                % tag, sorted(map(str, workers)))
+    # python ssl: the session has a ticket and is reused across connections
+    ctx = E.tls_context(certs.ca)
+    try:
+        with E.Client(port, tls=ctx, sni=E.HOST_A) as cl:
+            r = cl.request("GET", "/health", E.HOST_A)
+            sess = cl.sock.session
+        ok = []
+        for _ in range(6):
+            raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s = ctx.wrap_socket(raw, server_hostname=E.HOST_A, session=sess)
+            ok.append(s.session_reused)
+            s.close()
+        c.check(r.status == 200 and sess is not None and sess.has_ticket and all(ok),
+                "python ssl: session has a ticket and resumes 6 times",
+                (r.status, sess and sess.has_ticket, ok))
+    except (OSError, ssl.SSLError) as e:
+        c.check(False, "python ssl: session resumption", repr(e))
+
+
+def no_tickets(a, certs, tmp):
+    cfg = E.edge_config(routes(a, a), domain=DOMAIN,
+                        tls={"certs_dir": certs.certs_dir, "session_tickets": False})
+    with E.Edge(cfg) as edge:
+        port = edge.https_port
+        for proto, tag in [("-tls1_3", "TLSv1.3"), ("-tls1_2", "TLSv1.2")]:
+            sess = os.path.join(tmp.path, "nt-sess-%s.pem" % tag)
+            first = E.s_client(port, E.HOST_A, [proto, "-sess_out", sess, "-ign_eof"],
+                               data=get_req(E.HOST_A), cafile=certs.ca)
+            c.check(first.handshake and status_of(first.out) == 200,
+                    "session_tickets false, %s: first connection 200" % tag, first)
+            new = 0
+            for i in range(4):
+                args = [proto, "-ign_eof"] + (["-sess_in", sess] if os.path.exists(sess) else [])
+                r = E.s_client(port, E.HOST_A, args, data=get_req(E.HOST_A), cafile=certs.ca)
+                if r.handshake and not r.reused and status_of(r.out) == 200:
+                    new += 1
+            c.check(new == 4, "session_tickets false, %s: every reconnect is a full handshake"
+                    % tag, "%d of 4 full" % new)
+        ctx = E.tls_context(certs.ca)
+        try:
+            with E.Client(port, tls=ctx, sni=E.HOST_A) as cl:
+                r = cl.request("GET", "/health", E.HOST_A)
+                sess = cl.sock.session
+            raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s = ctx.wrap_socket(raw, server_hostname=E.HOST_A, session=sess)
+            reused = s.session_reused
+            s.close()
+            c.check(r.status == 200 and not sess.has_ticket and not reused,
+                    "session_tickets false: python ssl gets no ticket and no resumption",
+                    (r.status, sess.has_ticket, reused))
+        except (OSError, ssl.SSLError) as e:
+            c.check(False, "session_tickets false: python ssl", repr(e))
+        sanitizer_clean(edge, "no-tickets edge")
+
+
+# --------------------------------------------------------------------------- timeouts, garbage
+
+def handshake_timeout(a, certs):
+    # The header timeout is far longer, so only the handshake timeout can close early.
+    cfg = E.edge_config(routes(a, a), domain=DOMAIN, tls={"certs_dir": certs.certs_dir},
+                        timeouts={"handshake": "1s", "header": "60s", "idle": "60s"})
+    with E.Edge(cfg) as edge:
+        silent = socket.create_connection(("127.0.0.1", edge.https_port), timeout=10)
+        half = socket.create_connection(("127.0.0.1", edge.https_port), timeout=10)
+        # the first bytes of a ClientHello record, then nothing
+        half.sendall(bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]))
+        for s, what in [(silent, "a silent connection"), (half, "a half-sent ClientHello")]:
+            deadline = time.monotonic() + 8
+            closed = False
+            while time.monotonic() < deadline:
+                s.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    d = s.recv(4096)
+                except socket.timeout:
+                    break
+                except OSError:
+                    closed = True
+                    break
+                if not d:
+                    closed = True
+                    break
+            c.check(closed, "%s on the HTTPS port is closed (handshake 1s, bounded wait 8s)"
+                    % what)
+            s.close()
+        r = E.curl(edge.https_port, "/health", host=E.HOST_A, cacert=certs.ca,
+                   args=["--http1.1"])
+        c.check(r.status == 200, "a prompt client still gets 200 on that edge", r)
+        sanitizer_clean(edge, "handshake-timeout edge")
+
+
+def garbage(edge, certs):
+    port = edge.https_port
+    rnd = random.Random(4)
+    junk = bytes([0]) + bytes(rnd.getrandbits(8) for _ in range(100000))
+    cases = [
+        ("plain HTTP request", get_req(E.HOST_A, path="/health")),
+        ("100 KB of random bytes", junk),
+        ("SSLv2-style hello", bytes.fromhex("8046010301002d0000001000") + b"\x00" * 60),
+        ("TLS record of an unknown content type", bytes([0x42, 0x03, 0x03, 0x00, 0x05])
+         + b"hello"),
+        ("TLS handshake record that is not a ClientHello",
+         bytes([0x16, 0x03, 0x03, 0x00, 0x08, 0x0b, 0x00, 0x00, 0x04]) + b"\x00" * 4),
+    ]
+    for what, data in cases:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        got = bytearray()
+        closed = False
+        try:
+            try:
+                s.sendall(data)
+            except OSError:
+                pass
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline:
+                s.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    d = s.recv(65536)
+                except socket.timeout:
+                    break
+                except OSError:
+                    closed = True
+                    break
+                if not d:
+                    closed = True
+                    break
+                got += d
+        finally:
+            s.close()
+        c.check(closed and not got.startswith(b"HTTP/1.1 2"),
+                "%s on the HTTPS port: closed, nothing served" % what,
+                (closed, bytes(got[:40])))
+    c.check(edge.alive(), "edge alive after garbage on the HTTPS port")
+    r = E.curl(port, "/health", host=E.HOST_A, cacert=certs.ca, args=["--http1.1"])
+    c.check(r.status == 200, "HTTPS still serves after the garbage", r)
+    r = E.curl(edge.port, "/health", host=E.HOST_A)
+    c.check(r.status == 308, "the HTTP port still answers after the garbage", r)
+
+
+# --------------------------------------------------------------------------- HTTP rules
+
+def misdirected(edge, certs, info):
+    port = edge.https_port
+    noverify = E.tls_context(verify=False)
+    ca_nohost = E.tls_context(certs.ca, check_hostname=False)
+    cases = [
+        (None, E.HOST_A, 421, "generated host without SNI -> 421"),
+        (None, HOST_CUSTOM, 200, "custom host without SNI -> 200"),
+        (E.HOST_B, E.HOST_A, 421, "SNI api (exact cert, not covering app), Host app -> 421"),
+        ("deep.app." + DOMAIN, E.HOST_A, 421,
+         "SNI served by the default cert, Host app -> 421"),
+        (E.HOST_A, E.HOST_B, 200, "SNI app (wildcard cert), Host api (covered) -> 200"),
+        (E.HOST_A, E.HOST_A + ":443", 200, "Host with a port matching SNI -> 200"),
+        (E.HOST_A, "APP.HOSTESS.LOCALHOST", 200, "Host in upper case -> 200"),
+        (HOST_CUSTOM, E.HOST_A, 421, "SNI custom host (cert not covering app), Host app -> 421"),
+    ]
+    for sni, host, want, what in cases:
+        ctx = noverify if sni is None else ca_nohost
+        try:
+            r, got = E.tls_get(port, sni, host, "/echo", ctx)
+        except (OSError, ssl.SSLError) as e:
+            c.check(False, what, repr(e))
+            continue
+        c.check(r.status == want, what, (r.status, r.body[:100]))
+    # on one connection: a covered host, then an uncovered one, then a covered one again
+    try:
+        with E.Client(port, tls=ca_nohost, sni=E.HOST_B) as cl:
+            s1 = cl.request("GET", "/echo", E.HOST_B).status
+            s2 = cl.request("GET", "/echo", E.HOST_A).status
+            s3 = None if cl.reader.eof else cl.request("GET", "/echo", E.HOST_B).status
+        c.check(s1 == 200 and s2 == 421 and s3 in (200, None),
+                "same connection: covered 200, uncovered 421 (then 200 or closed)", (s1, s2, s3))
+    except (OSError, ssl.SSLError) as e:
+        c.check(False, "421 on a kept-alive connection", repr(e))
+    r = E.curl(port, "/echo", host="nope." + DOMAIN, cacert=certs.ca, args=["--http1.1"])
+    c.check(r.status == 404, "unknown generated host over TLS (wildcard cert) -> 404", r)
+
+
+def hsts(edge, certs, a, sts):
+    port = edge.https_port
+    r = E.curl(port, "/echo", host=E.HOST_A, cacert=certs.ca, args=["--http1.1"])
+    got = [v for k, v in r.headers if k.lower() == "strict-transport-security"]
+    c.check(r.status == 200 and got == [HSTS_GENERATED],
+            "generated host over HTTPS: Strict-Transport-Security: %s" % HSTS_GENERATED, got)
+    r = E.curl(port, "/echo", host=HOST_CUSTOM, cacert=certs.ca, args=["--http1.1"])
+    got = [v for k, v in r.headers if k.lower() == "strict-transport-security"]
+    c.check(r.status == 200 and got == [], "custom host (custom: off by default): no HSTS", got)
+    r = E.curl(port, "/", host=HOST_STS, cacert=certs.ca, args=["--http1.1"])
+    got = [v for k, v in r.headers if k.lower() == "strict-transport-security"]
+    c.check(r.status == 200 and got == ["max-age=5"],
+            "upstream's own Strict-Transport-Security kept, none added", got)
+    r = E.curl(port, "/status?code=404", host=E.HOST_A, cacert=certs.ca, args=["--http1.1"])
+    got = [v for k, v in r.headers if k.lower() == "strict-transport-security"]
+    c.check(r.status == 404 and got == [HSTS_GENERATED], "HSTS also on an upstream 404", got)
+
+    cfg = E.edge_config(routes(a, sts), domain=DOMAIN, http_mode="proxy",
+                        tls={"certs_dir": certs.certs_dir,
+                             "hsts": {"generated": "off", "custom": "max-age=60; preload"}})
+    with E.Edge(cfg) as e2:
+        r = E.curl(e2.https_port, "/echo", host=E.HOST_A, cacert=certs.ca, args=["--http1.1"])
+        got = [v for k, v in r.headers if k.lower() == "strict-transport-security"]
+        c.check(r.status == 200 and got == [], "hsts.generated off: no HSTS for a generated host",
+                got)
+        r = E.curl(e2.https_port, "/echo", host=HOST_CUSTOM, cacert=certs.ca,
+                   args=["--http1.1"])
+        got = [v for k, v in r.headers if k.lower() == "strict-transport-security"]
+        c.check(r.status == 200 and got == ["max-age=60; preload"],
+                "hsts.custom set: custom host gets that value", got)
+        # http_mode proxy: the plain listener proxies, and never sends HSTS
+        for host in (E.HOST_A, HOST_CUSTOM):
+            r = E.curl(e2.port, "/echo", host=host)
+            got = [v for k, v in r.headers if k.lower() == "strict-transport-security"]
+            c.check(r.status == 200 and got == [],
+                    "http_mode proxy: plain HTTP to %s proxied (200) without HSTS" % host,
+                    (r.status, got))
+            if r.status == 200:
+                c.check(hdrs_of(r.json(), "x-forwarded-proto") == ["http"],
+                        "plain HTTP request forwarded with X-Forwarded-Proto: http",
+                        hdrs_of(r.json(), "x-forwarded-proto"))
+        sanitizer_clean(e2, "hsts/proxy edge")
+
+
+def forwarded_proto(edge, certs):
+    r = E.curl(edge.https_port, "/echo", host=E.HOST_A, cacert=certs.ca, args=["--http1.1"],
+               )
+    if c.check(r.status == 200, "HTTPS /echo", r):
+        d = r.json()
+        c.check(hdrs_of(d, "x-forwarded-proto") == ["https"],
+                "request over TLS forwarded with X-Forwarded-Proto: https",
+                hdrs_of(d, "x-forwarded-proto"))
+        c.check(d["version"] == "HTTP/1.1" and d["method"] == "GET",
+                "upstream request is HTTP/1.1", d["version"])
+
+
+# --------------------------------------------------------------------------- streaming
+
+def pattern_sha(n):
+    h = hashlib.sha256()
+    left = n
+    while left > 0:
+        piece = E.PATTERN if left >= len(E.PATTERN) else E.PATTERN[:left]
+        h.update(piece)
+        left -= len(piece)
+    return h.hexdigest()
+
+
+def streaming(edge, certs, tmp):
+    port = edge.https_port
+    n = 64 << 20
+    up = os.path.join(tmp.path, "upload.bin")
+    h = hashlib.sha256()
+    with open(up, "wb") as f:
+        for _ in range(n // (1 << 20)):
+            b = os.urandom(1 << 20)
+            h.update(b)
+            f.write(b)
+    r = E.curl(port, "/upload", host=E.HOST_A, cacert=certs.ca, timeout=120,
+               args=["--http1.1", "--data-binary", "@" + up, "-H",
+                     "Content-Type: application/octet-stream"])
+    d = r.json() if r.status == 200 else {}
+    c.check(d.get("len") == n and d.get("sha256") == h.hexdigest(),
+            "64 MiB upload over TLS arrives intact", (r.status, d))
+    os.remove(up)
+    down = os.path.join(tmp.path, "download.bin")
+    for mode in ("length", "chunked"):
+        r = E.curl(port, "/bytes?n=%d&mode=%s" % (n, mode), host=E.HOST_A, cacert=certs.ca,
+                   timeout=120, body_to=down, args=["--http1.1"])
+        got = hashlib.sha256()
+        size = 0
+        if os.path.exists(down):
+            with open(down, "rb") as f:
+                while True:
+                    b = f.read(1 << 20)
+                    if not b:
+                        break
+                    size += len(b)
+                    got.update(b)
+            os.remove(down)
+        c.check(r.status == 200 and size == n and got.hexdigest() == pattern_sha(n),
+                "64 MiB %s download over TLS intact" % mode, (r.status, size))
+
+    ctx = E.tls_context(certs.ca)
+    # keep-alive: several requests, different framings, on one TLS connection
+    try:
+        with E.Client(port, tls=ctx, sni=E.HOST_A, timeout=20) as cl:
+            res = []
+            for path in ("/health", "/bytes?n=300000&mode=chunked", "/bytes?n=300000&mode=close",
+                         "/status?code=204", "/echo"):
+                rr = cl.request("GET", path, E.HOST_A)
+                res.append((rr.status, len(rr.body), rr.complete))
+            ok = [s for s, _, comp in res] == [200, 200, 200, 204, 200] and all(
+                comp for _, _, comp in res)
+            c.check(ok and res[1][1] == 300000 and res[2][1] == 300000,
+                    "five requests on one kept-alive TLS connection", res)
+    except (OSError, ssl.SSLError) as e:
+        c.check(False, "keep-alive over TLS", repr(e))
+
+    # SSE: events arrive one by one
+    n_ev, iv = 5, 400
+    events = []
+    buf = bytearray()
+
+    def sink(piece):
+        now = time.time()
+        buf.extend(piece)
+        while b"\n\n" in buf:
+            i = buf.index(b"\n\n")
+            ev = bytes(buf[:i])
+            del buf[:i + 2]
+            for line in ev.split(b"\n"):
+                if line.startswith(b"data: "):
+                    events.append((now, json.loads(line[6:])))
+
+    try:
+        with E.Client(port, tls=ctx, sni=E.HOST_A, timeout=20) as cl:
+            cl.send(E.build_request("GET", "/sse?n=%d&interval_ms=%d" % (n_ev, iv), E.HOST_A))
+            r = cl.read_response("GET", timeout=20, sink=sink)
+        c.check(r.status == 200 and r.complete and len(events) == n_ev,
+                "SSE over TLS: 200, all %d events, clean end" % n_ev, (r.status, len(events)))
+        if len(events) == n_ev:
+            c.check(events[0][0] < events[-1][1]["t"],
+                    "SSE over TLS: the first event arrived before the last was sent",
+                    (events[0][0], events[-1][1]["t"]))
+    except (OSError, ssl.SSLError) as e:
+        c.check(False, "SSE over TLS", repr(e))
+
+    # WebSocket over TLS
+    try:
+        cl, r = E.ws_connect(port, E.HOST_A, tls=ctx, sni=E.HOST_A)
+        with cl:
+            if c.check(r.status == 101 and r.header("sec-websocket-accept") == r.expected_accept,
+                       "WebSocket upgrade over TLS: 101 with a valid accept", r):
+                msgs = [(1, b"hello over tls"), (2, os.urandom(70000)), (2, os.urandom(1 << 20)),
+                        (1, b"after big")]
+                for op, payload in msgs:
+                    E.ws_send(cl, op, payload)
+                    got = E.ws_recv(cl, timeout=20)
+                    c.check(got == (op, payload), "WebSocket over TLS echoes %d bytes"
+                            % len(payload), None if got is None else (got[0], len(got[1])))
+                E.ws_send(cl, 9, b"ping")
+                c.check(E.ws_recv(cl) == (10, b"ping"), "WebSocket over TLS: ping -> pong")
+                E.ws_send(cl, 8, b"\x03\xe8")
+                got = E.ws_recv(cl)
+                c.check(got is not None and got[0] == 8, "WebSocket over TLS: close echoed", got)
+    except (OSError, ssl.SSLError) as e:
+        c.check(False, "WebSocket over TLS", repr(e))
+
+
+# --------------------------------------------------------------------------- port 80
+
+def port80(edge, a):
+    hp = edge.https_port
+    before = a.stats()
+    cases = [
+        ("GET", "/", E.HOST_A, "https://%s:%d/" % (E.HOST_A, hp)),
+        ("GET", "/a/b?x=1&y=%20z", E.HOST_A, "https://%s:%d/a/b?x=1&y=%%20z" % (E.HOST_A, hp)),
+        ("GET", "/p?q", E.HOST_A + ":%d" % edge.port, "https://%s:%d/p?q" % (E.HOST_A, hp)),
+        ("HEAD", "/h", E.HOST_B, "https://%s:%d/h" % (E.HOST_B, hp)),
+        ("DELETE", "/d", E.HOST_B, "https://%s:%d/d" % (E.HOST_B, hp)),
+        ("GET", "/.well-known/other", E.HOST_A,
+         "https://%s:%d/.well-known/other" % (E.HOST_A, hp)),
+        ("POST", "/.well-known/acme-challenge/x", E.HOST_A,
+         "https://%s:%d/.well-known/acme-challenge/x" % (E.HOST_A, hp)),
+    ]
+    for method, path, host, want in cases:
+        body = b"" if method == "POST" else None
+        r = E.http(edge.port, method, path, host, body=body)
+        c.check(r.status == 308 and r.header("location") == want,
+                "port 80: %s %s (Host %s) -> 308 Location %s" % (method, path, host, want),
+                (r.status, r.header("location")))
+    # curl -L follows the redirect to the HTTPS listener... only with the CA; just show it
+    r = E.curl(edge.port, "/a?b=c", host=E.HOST_A)
+    c.check(r.status == 308 and r.header("location") == "https://%s:%d/a?b=c" % (E.HOST_A, hp),
+            "curl -i sees the 308 and its Location", r)
+    r = E.http(edge.port, "GET", "/x", "nope." + DOMAIN)
+    c.check(r.status == 404, "port 80: unknown host -> 404 (no redirect)", r.status)
+    # a request with a body: 308 and the connection closed
+    with E.Client(edge.port) as cl:
+        r = cl.request("POST", "/upload", E.HOST_A, [("Content-Type", "text/plain")],
+                       b"x" * 5000)
+        closed = cl.closed_by_peer(3.0)
+    c.check(r.status == 308 and r.header("location") == "https://%s:%d/upload" % (E.HOST_A, hp)
+            and closed, "port 80: POST with a body -> 308 and the connection closed",
+            (r.status, r.header("location"), closed))
+    with E.Client(edge.port) as cl:
+        cl.send(b"PUT /c HTTP/1.1\r\nHost: " + E.HOST_A.encode()
+                + b"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        r = cl.read_response("PUT")
+        closed = cl.closed_by_peer(3.0)
+    c.check(r.status == 308 and closed, "port 80: chunked PUT -> 308 and close", (r.status, closed))
+    # a body-less redirect keeps the connection usable
+    with E.Client(edge.port) as cl:
+        r1 = cl.request("GET", "/one", E.HOST_A)
+        r2 = None if cl.reader.eof else cl.request("GET", "/two", E.HOST_A)
+    c.check(r1.status == 308 and r2 is not None and r2.status == 308,
+            "port 80: two GETs on one kept-alive connection both get 308",
+            (r1.status, r2 and r2.status))
+    after = a.stats()
+    c.check(after[1] == before[1], "port 80 redirects never reached the backend",
+            (before, after))
+
+
+def acme_tokens(edge):
+    tok, ka = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA", \
+        "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
+    path = "/.well-known/acme-challenge/" + tok
+    r = E.http(edge.port, "GET", path, E.HOST_A)
+    c.check(r.status == 404, "ACME token not yet in the table -> 404", r.status)
+    st, _, _ = edge.api("PUT", "/v1/acme/http-01/" + tok, {"key_authorization": ka})
+    c.check(st == 201, "PUT /v1/acme/http-01/TOKEN -> 201", st)
+    r = E.http(edge.port, "GET", path, E.HOST_A)
+    c.check(r.status == 200 and r.body.strip() == ka.encode()
+            and (r.header("content-type") or "").startswith("text/plain"),
+            "port 80: GET acme-challenge/TOKEN -> 200 text/plain key authorization",
+            (r.status, r.headers, r.body[:120]))
+    r = E.http(edge.port, "HEAD", path, E.HOST_A)
+    c.check(r.status == 200 and r.body == b"", "port 80: HEAD acme-challenge/TOKEN -> 200", r)
+    r = E.http(edge.port, "GET", path, E.HOST_B)
+    c.check(r.status == 200 and r.body.strip() == ka.encode(),
+            "the token is answered for another known host too", r.status)
+    st, _, _ = edge.api("PUT", "/v1/acme/http-01/" + tok, {"key_authorization": ka + "x"})
+    c.check(st == 200, "PUT of an existing token -> 200", st)
+    r = E.http(edge.port, "GET", path, E.HOST_A)
+    c.check(r.status == 200 and r.body.strip() == (ka + "x").encode(),
+            "replaced key authorization served", r.body[:120])
+    r = E.http(edge.port, "GET", "/.well-known/acme-challenge/unknown-token", E.HOST_A)
+    c.check(r.status == 404, "port 80: unknown ACME token -> 404", r.status)
+    r = E.http(edge.port, "GET", path + "/extra", E.HOST_A)
+    c.check(r.status in (404, 308), "acme-challenge/TOKEN/extra is not the token",
+            r.status)
+    st, _, _ = edge.api("PUT", "/v1/acme/http-01/" + tok, {"key_authorization": ka}, token=None)
+    c.check(st == 401, "PUT without the bearer token -> 401", st)
+    st, _, _ = edge.api("PUT", "/v1/acme/http-01/t2", raw=b"{not json")
+    c.check(st == 400, "PUT with bad JSON -> 400", st)
+    st, _, _ = edge.api("PUT", "/v1/acme/http-01/t2", {"nope": 1})
+    c.check(st == 400, "PUT without key_authorization -> 400", st)
+    st, _, _ = edge.api("DELETE", "/v1/acme/http-01/" + tok, token="wrong-token-wrong-token")
+    c.check(st == 401, "DELETE with a wrong bearer token -> 401", st)
+    st, _, _ = edge.api("DELETE", "/v1/acme/http-01/" + tok)
+    c.check(st == 204, "DELETE /v1/acme/http-01/TOKEN -> 204", st)
+    r = E.http(edge.port, "GET", path, E.HOST_A)
+    c.check(r.status == 404, "deleted token -> 404", r.status)
+
+
+# --------------------------------------------------------------------------- hot swap
+
+def swap_under_load(a, tmp):
+    name = "swap." + DOMAIN
+    certs = E.Certs(os.path.join(tmp.path, "pki-swap"))
+    certs.make(DEFAULT_NAME, stem="default")
+    crt, key = certs.make(name, stem="swap")
+    old = E.file_cert_info(crt)
+    stage = os.path.join(tmp.path, "pki-swap-stage")
+    ncrt, nkey = certs.make(name, stem="swap", outdir=stage)
+    new = E.file_cert_info(ncrt)
+    cfg = E.edge_config({name: [E.target(a)], "added." + DOMAIN: [E.target(a)]},
+                        domain=DOMAIN, tls={"certs_dir": certs.certs_dir})
+    with E.Edge(cfg) as edge:
+        port = edge.https_port
+        ctx = E.tls_context(certs.ca)
+        pre = E.Client(port, tls=ctx, sni=name, timeout=20)
+        pre_fp = E.cert_info(pre.sock.getpeercert(binary_form=True))["sha256"]
+        r0 = pre.request("GET", "/health", name)
+        c.check(r0.status == 200 and pre_fp == old["sha256"],
+                "connection opened before the swap: 200 with the old certificate", r0.status)
+
+        results = []
+        lock = threading.Lock()
+        stop = threading.Event()
+        load_deadline = time.monotonic() + 10
+
+        def worker():
+            while not stop.is_set() and time.monotonic() < load_deadline:
+                t0 = time.monotonic()
+                try:
+                    with E.Client(port, tls=ctx, sni=name, timeout=10) as cl:
+                        t1 = time.monotonic()
+                        fp = hashlib.sha256(cl.sock.getpeercert(binary_form=True)).hexdigest()
+                        rr = cl.request("GET", "/health", name, [("Connection", "close")])
+                    rec = (t0, t1, fp, rr.status == 200, None if rr.status == 200 else rr.status)
+                except (OSError, ssl.SSLError) as e:
+                    rec = (t0, time.monotonic(), None, False, repr(e))
+                with lock:
+                    results.append(rec)
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(3)
+            os.replace(nkey, key)
+            os.replace(ncrt, crt)
+            t_swap = time.monotonic()
+            edge.reload(settle=0)
+            seen_new = None
+            while time.monotonic() < load_deadline:
+                with lock:
+                    hits = [r for r in results if r[2] == new["sha256"]]
+                if hits:
+                    seen_new = min(r[1] for r in hits)
+                    break
+                time.sleep(0.05)
+            for t in threads:
+                t.join(load_deadline - time.monotonic() + 15)
+        finally:
+            stop.set()
+        with lock:
+            res = list(results)
+        fails = [r for r in res if not r[3]]
+        E.log("    %d handshakes+requests in 10 s, %d failed" % (len(res), len(fails)))
+        c.check(len(res) >= 20, "the load loop made handshakes the whole time", len(res))
+        c.check(not fails, "zero failed handshakes/requests across the swap + SIGHUP", fails[:3])
+        c.check(seen_new is not None, "new handshakes see the new certificate after SIGHUP")
+        if seen_new is not None:
+            later = [r for r in res if r[0] > seen_new and r[3]]
+            stale = [r for r in later if r[2] != new["sha256"]]
+            c.check(later and not stale,
+                    "every handshake begun after the first new-certificate handshake gets the "
+                    "new one", "%d of %d stale" % (len(stale), len(later)))
+            before = [r for r in res if r[1] < t_swap and r[3]]
+            c.check(before and all(r[2] == old["sha256"] for r in before),
+                    "handshakes before the swap got the old certificate", len(before))
+        try:
+            r1 = pre.request("GET", "/echo", name)
+            c.check(r1.status == 200, "connection opened before the swap still works after it",
+                    r1.status)
+        except (OSError, ssl.SSLError) as e:
+            c.check(False, "connection opened before the swap still works after it", repr(e))
+        pre.close()
+
+        def wait_log(needles, offset):
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                text = edge.stderr_text()[offset:]
+                if any(n in text for n in needles):
+                    return True
+                time.sleep(0.1)
+            return False
+
+        def served():
+            try:
+                r, info = E.tls_get(port, name, name, "/health", ctx)
+                return r.status, info["sha256"]
+            except (OSError, ssl.SSLError) as e:
+                return None, repr(e)
+
+        # a broken certificate file: logged, the previous certificate keeps serving
+        off = len(edge.stderr_text())
+        with open(crt + ".tmp", "w") as f:
+            f.write("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n"
+                    "-----END CERTIFICATE-----\n")
+        os.replace(crt + ".tmp", crt)
+        edge.reload(settle=0)
+        c.check(wait_log(["swap.crt"], off), "the broken swap.crt is reported in the log",
+                edge.stderr_text()[off:][-400:])
+        got = [served() for _ in range(6)]
+        c.check(all(g == (200, new["sha256"]) for g in got),
+                "broken file + SIGHUP: the previous certificate keeps serving", got[:2])
+        # a key that does not match: same
+        _, other_key = certs.make("other." + DOMAIN, stem="other",
+                                  outdir=os.path.join(tmp.path, "pki-other"))
+        ncrt2, nkey2 = certs.make(name, stem="swap", outdir=os.path.join(tmp.path, "pki-s2"))
+        os.replace(ncrt2, crt)  # a valid certificate...
+        with open(other_key) as src, open(key + ".tmp", "w") as dst:
+            dst.write(src.read())  # ...with somebody else's key
+        os.replace(key + ".tmp", key)
+        off = len(edge.stderr_text())
+        edge.reload(settle=0)
+        c.check(wait_log(["swap.crt", "swap.key"], off), "the mismatched pair is reported in the log",
+                edge.stderr_text()[off:][-400:])
+        got = [served() for _ in range(6)]
+        c.check(all(g == (200, new["sha256"]) for g in got),
+                "mismatched key + SIGHUP: the previous certificate keeps serving", got[:2])
+        # a good pair again, and a new name: both served after SIGHUP
+        c3crt, c3key = certs.make(name, stem="swap", outdir=os.path.join(tmp.path, "pki-s3"))
+        third = E.file_cert_info(c3crt)
+        os.replace(c3key, key)
+        os.replace(c3crt, crt)
+        acrt, _ = certs.make("added." + DOMAIN)
+        added = E.file_cert_info(acrt)
+        edge.reload(settle=0)
+        deadline = time.monotonic() + 5
+        g = h = None
+        while time.monotonic() < deadline:
+            g = served()
+            try:
+                rr, h = E.tls_get(port, "added." + DOMAIN, "added." + DOMAIN, "/health", ctx)
+                h = (rr.status, h["sha256"])
+            except (OSError, ssl.SSLError) as e:
+                h = (None, repr(e))
+            if g == (200, third["sha256"]) and h == (200, added["sha256"]):
+                break
+            time.sleep(0.1)
+        c.check(g == (200, third["sha256"]), "a fixed pair serves again after SIGHUP", g)
+        c.check(h == (200, added["sha256"]), "a new pair in certs_dir serves its name after "
+                "SIGHUP", h)
+        c.check(edge.alive(), "edge alive after the swaps")
+        sanitizer_clean(edge, "hot-swap edge")
+
+
+# --------------------------------------------------------------------------- config
+
+def config_checks(tmp, certs):
+    good = E.edge_config({E.HOST_A: ["127.0.0.1:9001"]}, domain=DOMAIN,
+                         tls={"certs_dir": certs.certs_dir, "session_tickets": False,
+                              "ticket_key_rotation": "1h",
+                              "hsts": {"generated": "max-age=60", "custom": "off"}},
+                         timeouts={"handshake": "3s"})
+    p = tmp.file("tls-good.yaml", E.to_yaml(good) + "\n")
+    rc, out, err = E.run_edge_cmd(["check", "--config", p])
+    c.check(rc == 0, "check accepts a full tls section", (rc, out + err))
+    bad = [
+        ("redirect without https", 'http_mode: redirect\nlisten: {https: "off"}\n'),
+        ("bad hsts value", 'tls:\n  hsts: {generated: "one year"}\n'),
+        ("default_cert without default_key", 'tls:\n  default_cert: /x.crt\n'),
+        ("http and https on one address",
+         'listen: {http: "127.0.0.1:8080", https: "127.0.0.1:8080"}\n'),
+        ("session_tickets not a boolean", 'tls:\n  session_tickets: sometimes\n'),
+    ]
+    for name, text in bad:
+        p = tmp.file("tls-bad-%s.yaml" % name.replace(" ", "_"), text)
+        rc, out, err = E.run_edge_cmd(["check", "--config", p])
+        c.check(rc == 1 and re.search(re.escape(p) + r":\d+:\d+: ", out + err),
+                "check refuses %s with file:line:col" % name, (rc, (out + err)[-200:]))
+
+
+# --------------------------------------------------------------------------- main
+
+def sts_script(backend, conn, s, cid):
+    while True:
+        req = E.read_request(conn)
+        for _ in E.body_pieces(conn, req):
+            pass
+        s.sendall(E.resp_head(200, [("Strict-Transport-Security", "max-age=5"),
+                                    ("Content-Length", "3")]) + b"ok\n")
+
+
+def main():
+    E.require_edge()
+    with E.TempDir() as tmp, E.Backend("a") as a, E.ScriptBackend(sts_script, "sts") as sts:
+        certs = E.Certs(os.path.join(tmp.path, "pki"))
+        info = make_certs(certs)
+        c.section("config check", config_checks, tmp, certs)
+        access = os.path.join(tmp.path, "access.log")
+        cfg = E.edge_config(routes(a, sts), domain=DOMAIN, access=access,
+                            tls={"certs_dir": certs.certs_dir})
+        with E.Edge(cfg, workers=2) as edge:
+            c.section("SNI picks the certificate", sni_selection, edge, certs, info)
+            c.section("ECDSA or RSA", key_type_selection, edge, certs, info)
+            c.section("ALPN", alpn, edge, certs)
+            c.section("protocols and ciphers", protocols_and_ciphers, edge, certs)
+            c.section("session resumption across workers", resumption, edge, certs, tmp)
+            c.section("421 Misdirected Request", misdirected, edge, certs, info)
+            c.section("HSTS", hsts, edge, certs, a, sts)
+            c.section("X-Forwarded-Proto", forwarded_proto, edge, certs)
+            c.section("streaming over TLS", streaming, edge, certs, tmp)
+            c.section("garbage on the HTTPS port", garbage, edge, certs)
+            c.section("port 80 redirect", port80, edge, a)
+            c.section("ACME http-01 tokens", acme_tokens, edge)
+            c.check(edge.alive(), "main edge still running")
+            sanitizer_clean(edge, "main edge")
+        c.section("session_tickets: false", no_tickets, a, certs, tmp)
+        c.section("handshake timeout", handshake_timeout, a, certs)
+        c.section("default_cert and X.pem", default_outside_and_pem, a, tmp)
+        c.section("certificate hot swap under load", swap_under_load, a, tmp)
+    return c.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
