@@ -30,7 +30,8 @@ static int file_read(const char *dir, const char *name, unsigned char **out, siz
     size_t got = 0;
     int fd, n;
 
-    n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+    n = dir ? snprintf(path, sizeof(path), "%s/%s", dir, name)
+            : snprintf(path, sizeof(path), "%s", name);
     if (n < 0 || (size_t)n >= sizeof(path)) {
         snprintf(msg, msglen, "%s: path too long", name);
         return -1;
@@ -93,7 +94,16 @@ int cert__source_read(struct cert_source *src, EVP_MD_CTX *md, const EVP_MD *sha
     size_t lens[2];
     int rc;
 
-    if (src->kind == CERT_SRC_PEM) {
+    if (src->crt_path != NULL) { /* an explicit pair: paths as configured */
+        rc = file_read(NULL, src->crt_path, &src->crt, &src->crt_len, msg, msglen);
+        if (rc != 0)
+            return rc;
+        rc = file_read(NULL, src->key_path, &src->key, &src->key_len, msg, msglen);
+        if (rc != 0) {
+            cert__source_release(src);
+            return rc;
+        }
+    } else if (src->kind == CERT_SRC_PEM) {
         snprintf(name, sizeof(name), "%s.pem", src->stem);
         rc = file_read(src->dir, name, &src->crt, &src->crt_len, msg, msglen);
         if (rc != 0)

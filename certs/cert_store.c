@@ -376,6 +376,13 @@ static int load_stem(struct cert_store *s, const struct cert_store *prev, const 
 struct cert_store *cert_store_load_dir(const char *dir, const struct cert_store *previous,
                                        char *err, size_t errlen)
 {
+    return cert_store_load(dir, NULL, NULL, previous, err, errlen);
+}
+
+struct cert_store *cert_store_load(const char *dir, const char *default_crt,
+                                   const char *default_key, const struct cert_store *previous,
+                                   char *err, size_t errlen)
+{
     struct cert_store *s = calloc(1, sizeof(*s));
     struct cert_dir_name *names = NULL;
     size_t nnames = 0;
@@ -400,13 +407,29 @@ struct cert_store *cert_store_load_dir(const char *dir, const struct cert_store 
     /* Fetched once per load, not once per file (OpenSSL 3.0 fetches are costly). */
     sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     md = EVP_MD_CTX_new();
-    /* At most two sources (pair, pem) per stem, and one item per source. */
-    s->items = calloc(nnames * 2 + 1, sizeof(*s->items));
+    /* At most two sources (pair, pem) per stem, one item per source, and the explicit
+     * default pair. */
+    s->items = calloc(nnames * 2 + 2, sizeof(*s->items));
     if (sha256 == NULL || md == NULL || s->items == NULL)
         goto fail;
     now = (int64_t)time(NULL);
     for (size_t i = 0; i < nnames; i++) {
         rc = load_stem(s, previous, dir, &names[i], md, sha256, now);
+        if (rc != 0)
+            goto fail;
+    }
+    if (default_crt != NULL && default_key != NULL) {
+        /* Its identity across loads (and name in messages) is its certificate path. */
+        size_t idlen = strlen(default_crt) + sizeof "tls.default_cert ";
+        struct cert_source src = {.stem = "default", .kind = CERT_SRC_PAIR,
+                                  .crt_path = default_crt, .key_path = default_key,
+                                  .have = CERT_HAVE_CRT | CERT_HAVE_KEY};
+        rc = -ENOMEM;
+        if ((src.id = malloc(idlen)) == NULL)
+            goto fail;
+        snprintf(src.id, idlen, "tls.default_cert %s", default_crt);
+        rc = load_source(s, previous, &src, md, sha256, now);
+        free(src.id);
         if (rc != 0)
             goto fail;
     }

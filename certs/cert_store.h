@@ -48,6 +48,12 @@ struct cert_store; /* opaque, immutable once returned */
 struct cert_store *cert_store_load_dir(const char *dir, const struct cert_store *previous,
                                        char *err, size_t errlen);
 
+/* The same, plus an explicit default pair outside dir (tls.default_cert and default_key,
+ * both or neither), served like a "default" pair of the directory. */
+struct cert_store *cert_store_load(const char *dir, const char *default_crt,
+                                   const char *default_key, const struct cert_store *previous,
+                                   char *err, size_t errlen);
+
 /* Frees the store and drops its references to its SSL_CTXs (a context stays alive while
  * a connection or another store still holds it). NULL is ignored. */
 void cert_store_free(struct cert_store *s);

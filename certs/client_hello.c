@@ -62,3 +62,24 @@ int client_hello_server_name(const unsigned char *ext, size_t len, const char **
     }
     return -1;
 }
+
+int client_hello_offers_tls13(const unsigned char *ext, size_t len)
+{
+    if (ext == NULL || len < 1 || ext[0] != len - 1 || (ext[0] & 1) != 0)
+        return 0;
+    for (size_t i = 1; i + 1 < len; i += 2)
+        if (ext[i] == 0x03 && ext[i + 1] == 0x04)
+            return 1;
+    return 0;
+}
+
+int client_hello_has_ecdsa_suite(const unsigned char *suites, size_t len)
+{
+    for (size_t i = 0; suites != NULL && i + 1 < len; i += 2) {
+        unsigned cs = ((unsigned)suites[i] << 8) | suites[i + 1];
+        /* ECDHE-ECDSA with AES-128-GCM, AES-256-GCM, CHACHA20-POLY1305 */
+        if (cs == 0xC02B || cs == 0xC02C || cs == 0xCCA9)
+            return 1;
+    }
+    return 0;
+}

@@ -19,6 +19,17 @@
  * or malformed, so a confused client gets RSA. */
 int client_hello_has_ecdsa(const unsigned char *ext, size_t len);
 
+/* ext: the body of the supported_versions extension (RFC 8446 §4.2.1): a 1-byte list
+ * length, then 2-byte versions. Returns 1 when it offers TLS 1.3, else 0 (also when ext
+ * is NULL or malformed: such a client negotiates TLS 1.2 at most). */
+int client_hello_offers_tls13(const unsigned char *ext, size_t len);
+
+/* suites: the ClientHello's cipher suite list (SSL_client_hello_get0_ciphers: 2-byte
+ * code points). Returns 1 when it holds one of our TLS 1.2 ECDHE-ECDSA suites: in TLS 1.2
+ * the suite fixes the certificate's key type, so a client offering only ECDHE-RSA suites
+ * must get the RSA certificate whatever its signature algorithms say. */
+int client_hello_has_ecdsa_suite(const unsigned char *suites, size_t len);
+
 /* ext: the body of the server_name extension (RFC 6066 §3). Sets *name and *name_len to
  * the host_name entry (pointing into ext; not NUL-terminated, not normalised) and
  * returns 0; returns -1 when ext is NULL, malformed, or holds no host_name. */

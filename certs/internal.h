@@ -61,8 +61,10 @@ enum cert_source_kind { CERT_SRC_PAIR, CERT_SRC_PEM };
 
 /* One candidate certificate in the directory: the pair stem.crt + stem.key, or stem.pem. */
 struct cert_source {
-    const char           *dir;
+    const char           *dir;        /* NULL for an explicit pair (crt_path, key_path) */
     const char           *stem;
+    const char           *crt_path;   /* explicit pair (tls.default_cert/default_key) */
+    const char           *key_path;
     enum cert_source_kind kind;
     unsigned              have;       /* CERT_HAVE_* found in dir for this stem */
     char                 *id;         /* "stem.crt" or "stem.pem", owned */

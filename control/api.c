@@ -442,7 +442,7 @@ static void acme_http01(struct control_api *a, struct ctl_request *req,
         int rc = router_http01_delete(a->router, token);
         if (rc == -ENOENT)
             return not_found(req, v->path);
-        if (rc != 0)
+        if (rc < 0)
             return ctl_respond_error(req, 500, "internal", "out of memory", NULL);
         return ctl_respond(req, 204, NULL, NULL, NULL, 0);
     }
@@ -461,13 +461,13 @@ static void acme_http01(struct control_api *a, struct ctl_request *req,
                                  "(at most 512 characters), with a base64url token in the path",
                                  "{\"field\":\"key_authorization\"}");
     }
-    if (rc != 0) {
+    if (rc < 0) {
         json_decref(body);
         return ctl_respond_error(req, 500, "internal", "out of memory", NULL);
     }
     json_t *o = json_pack("{s:s,s:O}", "token", token, "key_authorization", ka);
     json_decref(body);
-    answer(a, req, 200, o);
+    answer(a, req, rc == 0 ? 201 : 200, o); /* 201: a new token, 200: replaced */
 }
 
 static void on_request(struct ctl_request *req, const struct ctl_request_view *v, void *ud)

@@ -135,8 +135,9 @@ static int certs_load(struct edge_main *m, const struct edge_config *cfg, char *
                  strerror(errno));
         return -1;
     }
-    struct cert_store *s = cert_store_load_dir(cfg->tls.certs_dir, router_certs(m->router),
-                                               err, errlen);
+    struct cert_store *s = cert_store_load(cfg->tls.certs_dir, cfg->tls.default_cert,
+                                           cfg->tls.default_key, router_certs(m->router), err,
+                                           errlen);
     if (s == NULL)
         return -1;
     if (cert_store_cert_count(s) == 0) /* the store logged what it found */

@@ -102,8 +102,9 @@ int router_rotate_ticket_keys(struct router *r);
 
 /* ACME http-01 (RFC 8555 §8.3): the plain-HTTP listener answers
  * GET /.well-known/acme-challenge/TOKEN with key_authorization, for any host. Tokens are
- * base64url (1..256), key authorizations base64url with dots (1..512). Returns 0, -EINVAL
- * (bad characters), -ENOENT (delete: no such token) or -ENOMEM. Owner's thread. */
+ * base64url (1..256), key authorizations base64url with dots (1..512). Returns 0 (set: a
+ * new token; delete: done), 1 (set: replaced; delete: done), -EINVAL (bad characters),
+ * -ENOENT (delete: no such token) or -ENOMEM. Owner's thread. */
 int router_http01_set(struct router *r, const char *token, const char *key_authorization);
 int router_http01_delete(struct router *r, const char *token);
 

@@ -92,6 +92,13 @@ static int tls_on_client_hello(SSL *ssl, int *alert, void *arg)
     }
     int ecdsa = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_signature_algorithms, &ext, &len) == 1 &&
                 client_hello_has_ecdsa(ext, len);
+    if (ecdsa && !(SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &ext, &len) == 1 &&
+                   client_hello_offers_tls13(ext, len))) {
+        /* TLS 1.2: the cipher suite decides the key type too. */
+        const unsigned char *suites;
+        size_t n = SSL_client_hello_get0_ciphers(ssl, &suites);
+        ecdsa = client_hello_has_ecdsa_suite(suites, n);
+    }
     const struct cert_store *store = atomic_load_explicit(&s->certs, memory_order_acquire);
     SSL_CTX *ctx = store ? cert_store_select(store, name, name_len, ecdsa) : NULL;
     if (ctx == NULL) {

@@ -647,7 +647,7 @@ static int http01_replace(struct router *r, const char *token, const char *ka)
         goto nomem;
     atomic_store_explicit(&r->http01, next, memory_order_release);
     router_wake(r);
-    return 0;
+    return found;
 nomem:
     http01_table_free(next);
     return -ENOMEM;

@@ -304,6 +304,39 @@ static void test_select_prefers_exact_then_wildcard_then_default(void **state)
     tmpdir_free(dir);
 }
 
+static void test_explicit_default_pair_outside_the_directory_serves_unmatched_names(void **state)
+{
+    char *dir = tmpdir_new(), *elsewhere = tmpdir_new();
+    char crt[4096], key[4096], err[256];
+    struct cert_store *s, *s2;
+
+    (void)state;
+    put_pair(dir, "a", 111, "DNS:a.example.com", ec_key[0]);
+    put_pair(elsewhere, "fallback", 112, "DNS:fallback.test", ec_key[1]);
+    snprintf(crt, sizeof crt, "%s/fallback.crt", elsewhere);
+    snprintf(key, sizeof key, "%s/fallback.key", elsewhere);
+
+    s = cert_store_load(dir, crt, key, NULL, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(cert_store_error_count(s), 0);
+    assert_int_equal(cert_store_cert_count(s), 2);
+    assert_int_equal(pick(s, "a.example.com", 1), 111);
+    assert_int_equal(pick(s, "other.test", 1), 112);
+    assert_int_equal(pick(s, NULL, 1), 112);
+
+    /* Broken later (the key vanished): reported, and the previous pair keeps serving. */
+    file_remove(elsewhere, "fallback.key");
+    s2 = cert_store_load(dir, crt, key, s, err, sizeof err);
+    assert_non_null(s2);
+    assert_int_equal(cert_store_error_count(s2), 1);
+    assert_true(reported(s2, 1, "fallback.key", "cannot open"));
+    assert_int_equal(pick(s2, "other.test", 1), 112);
+    cert_store_free(s);
+    cert_store_free(s2);
+    tmpdir_free(dir);
+    tmpdir_free(elsewhere);
+}
+
 static void test_wildcard_covers_exactly_one_label(void **state)
 {
     char *dir = tmpdir_new();
@@ -764,6 +797,28 @@ static void test_client_hello_server_name_reads_the_host_name_entry(void **state
     assert_int_equal(client_hello_server_name(NULL, 0, &name, &len), -1);
 }
 
+static void test_client_hello_version_and_suite_readers(void **state)
+{
+    static const unsigned char v13[] = {0x04, 0x03, 0x04, 0x03, 0x03};
+    static const unsigned char v12[] = {0x02, 0x03, 0x03};
+    static const unsigned char v_odd[] = {0x03, 0x03, 0x04, 0x03};
+    static const unsigned char v_short[] = {0x04, 0x03, 0x04};
+    static const unsigned char rsa_only[] = {0xC0, 0x2F, 0xC0, 0x30, 0xCC, 0xA8};
+    static const unsigned char with_ecdsa[] = {0xC0, 0x2F, 0xCC, 0xA9};
+    static const unsigned char odd[] = {0xC0, 0x2F, 0xC0};
+
+    (void)state;
+    assert_int_equal(client_hello_offers_tls13(v13, sizeof v13), 1);
+    assert_int_equal(client_hello_offers_tls13(v12, sizeof v12), 0);
+    assert_int_equal(client_hello_offers_tls13(v_odd, sizeof v_odd), 0);
+    assert_int_equal(client_hello_offers_tls13(v_short, sizeof v_short), 0);
+    assert_int_equal(client_hello_offers_tls13(NULL, 0), 0);
+    assert_int_equal(client_hello_has_ecdsa_suite(rsa_only, sizeof rsa_only), 0);
+    assert_int_equal(client_hello_has_ecdsa_suite(with_ecdsa, sizeof with_ecdsa), 1);
+    assert_int_equal(client_hello_has_ecdsa_suite(odd, sizeof odd), 0);
+    assert_int_equal(client_hello_has_ecdsa_suite(NULL, 0), 0);
+}
+
 /* ---- TLS settings and handshakes ------------------------------------------------- */
 
 static int has_cipher(STACK_OF(SSL_CIPHER) * sk, const char *name)
@@ -1049,6 +1104,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select_prefers_exact_then_wildcard_then_default),
+        cmocka_unit_test(test_explicit_default_pair_outside_the_directory_serves_unmatched_names),
         cmocka_unit_test(test_wildcard_covers_exactly_one_label),
         cmocka_unit_test(test_same_name_serves_ecdsa_to_clients_that_offer_it_and_rsa_otherwise),
         cmocka_unit_test(test_names_come_from_sans_never_from_file_names_or_the_cn),
@@ -1061,6 +1117,7 @@ int main(void)
         cmocka_unit_test(test_ten_thousand_names_are_each_found),
         cmocka_unit_test(test_client_hello_has_ecdsa_reads_signature_schemes),
         cmocka_unit_test(test_client_hello_server_name_reads_the_host_name_entry),
+        cmocka_unit_test(test_client_hello_version_and_suite_readers),
         cmocka_unit_test(test_tls_settings_are_mozilla_intermediate),
         cmocka_unit_test(test_handshake_serves_the_certificate_chosen_by_sni_over_tls12_and_tls13),
         cmocka_unit_test(test_handshake_refuses_a_tls11_client),

@@ -308,8 +308,6 @@ static void test_unknown_nested_key_names_the_section(void **state)
 static void test_unsupported_listeners_are_refused(void **state)
 {
     (void)state;
-    assert_load_error("listen:\n  http: 127.0.0.1:80\n  https: 127.0.0.1:443\n",
-                      "edge.yaml:3:3: listen.https: not supported by this version of hostess-edge");
     assert_load_error("listen: {postgres: \"127.0.0.1:15432\"}\n",
                       "edge.yaml:1:10: listen.postgres: not supported by this version of hostess-edge");
     assert_load_error("listen: {redis: \"127.0.0.1:16379\"}\n",
@@ -361,17 +359,78 @@ static void test_control_and_state_keys(void **state)
 static void test_unsupported_top_level_sections_are_refused(void **state)
 {
     (void)state;
-    assert_load_error("tls: {certs_dir: ./c}\n",
-                      "edge.yaml:1:1: tls: not supported by this version of hostess-edge");
     assert_load_error("acme:\n  enabled: true\n",
                       "edge.yaml:1:1: acme: not supported by this version of hostess-edge");
+}
+
+static void test_https_is_off_without_tls_and_on_with_it(void **state)
+{
+    struct edge_config c;
+    (void)state;
+
+    assert_int_equal(load("", &c), 0);
+    assert_int_equal(c.https_enabled, 0);
+    assert_int_equal(c.http_mode, HTTP_MODE_PROXY);
+    assert_string_equal(c.tls.certs_dir, "./state/certs");
+    assert_int_equal(c.tls.session_tickets, 1);
+    assert_int_equal(c.tls.ticket_rotation_ms, 12 * 3600 * 1000);
+    assert_string_equal(c.tls.hsts_generated, "max-age=31536000");
+    assert_null(c.tls.hsts_custom);
+    edge_config_free(&c);
+
+    /* A tls section turns HTTPS on at the default address, and port 80 redirects. */
+    assert_int_equal(load("tls:\n", &c), 0);
+    assert_int_equal(c.https_enabled, 1);
+    assert_string_equal(c.listen_https.text, "127.0.0.1:8443");
+    assert_int_equal(c.http_mode, HTTP_MODE_REDIRECT);
+    edge_config_free(&c);
+
+    assert_int_equal(load("listen: {https: \"127.0.0.1:9443\"}\nhttp_mode: proxy\n"
+                          "tls: {certs_dir: /etc/certs, session_tickets: false,\n"
+                          "      ticket_key_rotation: 1h, default_cert: d.crt, default_key: d.key,\n"
+                          "      hsts: {generated: off, custom: \"max-age=60; includeSubDomains\"}}\n",
+                          &c), 0);
+    assert_int_equal(c.https_enabled, 1);
+    assert_string_equal(c.listen_https.text, "127.0.0.1:9443");
+    assert_int_equal(c.http_mode, HTTP_MODE_PROXY);
+    assert_string_equal(c.tls.certs_dir, "/etc/certs");
+    assert_int_equal(c.tls.session_tickets, 0);
+    assert_int_equal(c.tls.ticket_rotation_ms, 3600 * 1000);
+    assert_string_equal(c.tls.default_cert, "d.crt");
+    assert_string_equal(c.tls.default_key, "d.key");
+    assert_null(c.tls.hsts_generated);
+    assert_string_equal(c.tls.hsts_custom, "max-age=60; includeSubDomains");
+    edge_config_free(&c);
+
+    /* listen.https: off wins over a tls section. */
+    assert_int_equal(load("listen: {https: \"off\"}\ntls: {certs_dir: ./c}\n", &c), 0);
+    assert_int_equal(c.https_enabled, 0);
+    assert_int_equal(c.http_mode, HTTP_MODE_PROXY);
+    edge_config_free(&c);
+}
+
+static void test_bad_tls_settings_are_errors(void **state)
+{
+    (void)state;
+    assert_load_error("tls: {session_tickets: maybe}\n",
+                      "edge.yaml:1:24: tls.session_tickets: expected true or false, got \"maybe\"");
+    assert_load_error("tls: {ticket_key_rotation: 1s}\n",
+                      "edge.yaml:1:28: tls.ticket_key_rotation: expected a duration between 1m and 168h, got \"1s\"");
+    assert_load_error("tls:\n  default_cert: x.crt\n",
+                      "edge.yaml:2:3: tls: default_cert and default_key go together");
+    assert_load_error("tls: {hsts: {generated: \"max-age=1\\r\\nX: y\"}}\n",
+                      "edge.yaml:1:25: tls.hsts.generated: expected \"off\" or a header value such as "
+                      "\"max-age=31536000; includeSubDomains\", got \"max-age=1\\x0d\\x0aX: y\"");
+    assert_load_error("listen: {http: \"127.0.0.1:8080\", https: \"127.0.0.1:8080\"}\n",
+                      "edge.yaml:1:9: listen: http and https cannot share an address");
+    assert_load_error("tls: {certs: ./c}\n", "edge.yaml:1:7: tls: unknown key \"certs\"");
 }
 
 static void test_http_mode_redirect_needs_tls(void **state)
 {
     (void)state;
     assert_load_error("http_mode: redirect\n",
-                      "edge.yaml:1:12: http_mode: redirect needs TLS, which this version does not support");
+                      "edge.yaml:1:12: http_mode: redirect needs HTTPS (a tls section or listen.https)");
     assert_load_error("http_mode: tunnel\n",
                       "edge.yaml:1:12: http_mode: expected \"proxy\" or \"redirect\", got \"tunnel\"");
 }
@@ -652,6 +711,8 @@ int main(void)
         cmocka_unit_test(test_unsupported_top_level_sections_are_refused),
         cmocka_unit_test(test_control_and_state_keys),
         cmocka_unit_test(test_http_mode_redirect_needs_tls),
+        cmocka_unit_test(test_https_is_off_without_tls_and_on_with_it),
+        cmocka_unit_test(test_bad_tls_settings_are_errors),
         cmocka_unit_test(test_top_level_must_be_a_mapping),
         cmocka_unit_test(test_wrong_types_say_what_was_expected),
         cmocka_unit_test(test_bare_number_duration_is_an_error_with_line_and_column),
