@@ -8,7 +8,7 @@ X25519/P-256/P-384, no Heartbleed and no insecure renegotiation.
 
 A control scan of `openssl s_server` with TLS 1.0 and weak ciphers on shows that the
 scanner does see what the edge must refuse (else "disabled" would prove nothing).
-Label `slow`: about a thousand handshakes per scan.
+Label `slow` (three full scans, each a few hundred handshakes).
 """
 import os
 import subprocess

@@ -705,19 +705,22 @@ def acme_tokens(edge):
     st, _, _ = edge.api("PUT", "/v1/acme/http-01/" + tok, {"key_authorization": ka})
     c.check(st == 201, "PUT /v1/acme/http-01/TOKEN -> 201", st)
     r = E.http(edge.port, "GET", path, E.HOST_A)
-    c.check(r.status == 200 and r.body.strip() == ka.encode()
-            and (r.header("content-type") or "").startswith("text/plain"),
-            "port 80: GET acme-challenge/TOKEN -> 200 text/plain key authorization",
+    # docs/control-api.md: the key authorization as the body, application/octet-stream
+    # (as in RFC 8555 §8.3's example)
+    c.check(r.status == 200 and r.body == ka.encode()
+            and (r.header("content-type") or "") == "application/octet-stream",
+            "port 80: GET acme-challenge/TOKEN -> 200, the key authorization, "
+            "application/octet-stream",
             (r.status, r.headers, r.body[:120]))
     r = E.http(edge.port, "HEAD", path, E.HOST_A)
     c.check(r.status == 200 and r.body == b"", "port 80: HEAD acme-challenge/TOKEN -> 200", r)
     r = E.http(edge.port, "GET", path, E.HOST_B)
-    c.check(r.status == 200 and r.body.strip() == ka.encode(),
+    c.check(r.status == 200 and r.body == ka.encode(),
             "the token is answered for another known host too", r.status)
     st, _, _ = edge.api("PUT", "/v1/acme/http-01/" + tok, {"key_authorization": ka + "x"})
     c.check(st == 200, "PUT of an existing token -> 200", st)
     r = E.http(edge.port, "GET", path, E.HOST_A)
-    c.check(r.status == 200 and r.body.strip() == (ka + "x").encode(),
+    c.check(r.status == 200 and r.body == (ka + "x").encode(),
             "replaced key authorization served", r.body[:120])
     r = E.http(edge.port, "GET", "/.well-known/acme-challenge/unknown-token", E.HOST_A)
     c.check(r.status == 404, "port 80: unknown ACME token -> 404", r.status)
@@ -730,6 +733,12 @@ def acme_tokens(edge):
     c.check(st == 400, "PUT with bad JSON -> 400", st)
     st, _, _ = edge.api("PUT", "/v1/acme/http-01/t2", {"nope": 1})
     c.check(st == 400, "PUT without key_authorization -> 400", st)
+    st, _, _ = edge.api("PUT", "/v1/acme/http-01/t2", {"key_authorization": "has spaces.x y"})
+    c.check(st == 400, "PUT with a key authorization that is not base64url -> 400", st)
+    st, _, _ = edge.api("PUT", "/v1/acme/http-01/bad!token", {"key_authorization": "a.b"})
+    c.check(st == 400, "PUT with a token that is not base64url -> 400", st)
+    st, _, _ = edge.api("DELETE", "/v1/acme/http-01/never-put")
+    c.check(st == 404, "DELETE of an unknown token -> 404", st)
     st, _, _ = edge.api("DELETE", "/v1/acme/http-01/" + tok, token="wrong-token-wrong-token")
     c.check(st == 401, "DELETE with a wrong bearer token -> 401", st)
     st, _, _ = edge.api("DELETE", "/v1/acme/http-01/" + tok)
