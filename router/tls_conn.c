@@ -11,7 +11,8 @@
  * parses, starts exchanges and pumps bodies exactly as for plaintext. When c->in is full
  * the connection pauses (stops reading the socket); when the HTTP code makes room it
  * calls conn_rx_resume(), which defers a tls_pump() to the worker's idle turn, because
- * cin and OpenSSL may still hold bytes that no socket read will announce.
+ * cin and OpenSSL may still hold bytes that no socket read will announce. The socket is
+ * read again only once OpenSSL asks for more ciphertext.
  *
  * Writing: tls_conn_send() encrypts the iovecs into out, at most two records ahead of
  * the socket, and completes (as sendq_write does) only when the last byte is written:
@@ -342,7 +343,7 @@ static void tls_on_written(uv_write_t *req, int status)
         return;
     }
     if (status < 0) {
-        conn_close(c);
+        conn_input_failed(c);
         return;
     }
     if (t->want_write) { /* OpenSSL waited for room: let it go on */
@@ -458,11 +459,8 @@ static void tls_pump(struct conn *c)
             tls_fail(c, "handshake");
             return;
         }
-        if ((c->flags & C_F_RX_PAUSED) && c->state != C_CLOSING)
-            return; /* resumed by conn_rx_resume() when the HTTP code made room */
         if (c->in.p == NULL && iobuf_reserve(w, &c->in, BUFPOOL_CHUNK) != 0) {
-            conn_rx_pause(c);
-            tls_conn_resume(c); /* retry on the next turn: memory may come back */
+            conn_rx_pause(c); /* out of memory: the client's timeout ends it */
             return;
         }
         if (c->in.off == c->in.len && c->state != C_BUSY && c->state != C_RELAY)
@@ -498,6 +496,11 @@ static void tls_pump(struct conn *c)
         tls_fail(c, "read");
         return;
     }
+    /* OpenSSL wants more ciphertext and the plaintext side has room: read the socket
+     * again if it was stopped (for a full c->in, or a full cin while a handshake write
+     * was pending). */
+    if (!(c->flags & C_F_CLOSED) && (c->flags & C_F_RX_PAUSED))
+        conn_rx_resume(c);
     if (!(c->flags & C_F_CLOSED) && t->cin.off == t->cin.len)
         iobuf_release(w, &t->cin); /* an idle connection holds no buffer */
 }
