@@ -43,6 +43,12 @@ def derive(run):
         out["cpu_pct"] = 100.0 * cpu_us / load["duration_us"]
     if run.get("rss_kb"):
         out["rss_mib"] = run["rss_kb"] / 1024.0
+    # CPU that other processes (not the proxy, the load generator or the backend) used during
+    # the pass, in % of one CPU: the noise that skews this row.
+    out["other_cpu_pct"] = None
+    other = run.get("other")
+    if other and other.get("wall_us"):
+        out["other_cpu_pct"] = 100.0 * other["ticks"] * 1e6 / run["clk_tck"] / other["wall_us"]
     if run.get("syscalls"):
         out["syscalls_per_req"] = run["syscalls"]["per_request"]
         out["syscalls_top"] = run["syscalls"].get("top")
@@ -102,14 +108,14 @@ def report_modes(res):
         if not rows:
             print("  (no target measured)")
             continue
-        line = "%-8s %10s %8s %8s %8s %11s %6s %8s %7s  %s"
+        line = "%-8s %10s %8s %8s %8s %11s %6s %8s %7s %7s  %s"
         print(line % ("target", unit + "/s", "p50", "p99", "p99.9", "CPU us/" + unit, "CPU %",
-                      "RSS MiB", "errors", "check"))
+                      "RSS MiB", "errors", "other%", "check"))
         for r in rows:
             print(line % (r["target"], "%.0f" % r["rps"], fmt_us(r["p50_us"]), fmt_us(r["p99_us"]),
                           fmt_us(r["p999_us"]), fmt(r["cpu_us_per_req"], "%.2f"),
                           fmt(r["cpu_pct"], "%.0f"), fmt(r["rss_mib"], "%.1f"), r["errors"],
-                          check_text(r)))
+                          fmt(r["other_cpu_pct"], "%.0f"), check_text(r)))
         edge = by.get("edge")
         mr = {}
         for other in ("nginx", "haproxy"):
@@ -172,6 +178,9 @@ def main():
           % (res["hosts"], res["backends"], res["connections"], res["duration_s"], res["body_bytes"],
              "proxy on CPU %s, load on CPU %s" % (res["proxy_cpu"], res["load_cpu"])
              if res["pinned"] else "not pinned"))
+    if res.get("loadavg"):
+        print("load average (1/5/15 min): %s at start, %s at end (other work on the machine skews "
+              "every figure)" % ("/".join(res["loadavg"]["start"]), "/".join(res["loadavg"]["end"])))
     head = ("target", "req/s", "p50", "p99", "p99.9", "CPU us/req", "CPU %", "RSS MiB",
             "1-conn p50", "added", "syscalls/req", "errors")
     line = "%-8s %10s %8s %8s %8s %10s %6s %8s %10s %8s %12s %7s"
@@ -205,6 +214,9 @@ def main():
                 continue
             print("  %-13s req/s %s   CPU us/req %s   RSS %s" % (
                 k, fmt(v["rps"], "%.2fx"), fmt(v["cpu_us_per_req"], "%.2fx"), fmt(v["rss"], "%.2fx")))
+    if any(r["other_cpu_pct"] is not None for r in rows):
+        print("other processes during the load passes (%% of one CPU): %s" % ", ".join(
+            "%s %s" % (r["target"], fmt(r["other_cpu_pct"], "%.0f")) for r in rows))
     if res.get("failed"):
         print("\nfailed: %s" % " ".join(res["failed"]))
     if any(r["errors"] for r in rows):
