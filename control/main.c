@@ -46,6 +46,9 @@ struct edge_main {
     uv_timer_t              reclaim;
     uv_timer_t              tickets;     /* session-ticket key rotation */
     uint32_t                tickets_ms;
+    uv_fs_event_t           certs_watch; /* tls.certs_dir changes ... */
+    uv_timer_t              certs_settle;/* ... reload once writes have settled */
+    char                   *certs_watched;
     int                     stop_signal;
 };
 
@@ -147,6 +150,48 @@ static int certs_load(struct edge_main *m, const struct edge_config *cfg, char *
     return 0;
 }
 
+#define CERTS_SETTLE_MS 500 /* a writer puts .crt and .key in place one after the other */
+
+static void on_certs_settled(uv_timer_t *t)
+{
+    struct edge_main *m = t->data;
+    char err[1024];
+    log_info("tls: %s changed: reloading certificates", m->certs_watched);
+    if (certs_load(m, router_current(m->router)->cfg, err, sizeof err) != 0)
+        log_error("tls: certificates kept: %s", err);
+}
+
+static void on_certs_changed(uv_fs_event_t *h, const char *name, int events, int status)
+{
+    struct edge_main *m = h->data;
+    (void)events;
+    if (status < 0 || (name != NULL && name[0] == '.'))
+        return; /* dot-files are temporaries of atomic writers (and ignored by the store) */
+    uv_timer_start(&m->certs_settle, on_certs_settled, CERTS_SETTLE_MS, 0);
+}
+
+/* Watches tls.certs_dir, so that a pair published into it (an ACME client's renewal, a
+ * deploy hook) serves without a SIGHUP; follows the directory across reloads. */
+static void certs_watch(struct edge_main *m, const struct edge_config *cfg)
+{
+    if (!router_https(m->router) ||
+        (m->certs_watched != NULL && strcmp(m->certs_watched, cfg->tls.certs_dir) == 0))
+        return;
+    if (m->certs_watched != NULL)
+        uv_fs_event_stop(&m->certs_watch);
+    free(m->certs_watched);
+    m->certs_watched = strdup(cfg->tls.certs_dir);
+    int rc = m->certs_watched ? uv_fs_event_start(&m->certs_watch, on_certs_changed,
+                                                  m->certs_watched, 0)
+                              : UV_ENOMEM;
+    if (rc != 0) {
+        log_warn("tls: cannot watch %s (%s): new certificates need a SIGHUP", cfg->tls.certs_dir,
+                 uv_strerror(rc));
+        free(m->certs_watched);
+        m->certs_watched = NULL;
+    }
+}
+
 static void on_rotate_tickets(uv_timer_t *t)
 {
     struct edge_main *m = t->data;
@@ -213,6 +258,7 @@ static void reload(struct edge_main *m)
     if (certs_load(m, router_current(m->router)->cfg, err, sizeof err) != 0)
         log_error("reload: certificates kept: %s", err);
     tickets_schedule(m, router_current(m->router)->cfg);
+    certs_watch(m, router_current(m->router)->cfg);
     log_info("reloaded %s: %zu routes, generation %llu", m->config_path ? m->config_path : "defaults",
              nroutes, (unsigned long long)m->generation);
 }
@@ -307,6 +353,11 @@ static int run(const char *path)
     uv_timer_init(loop, &m.tickets);
     m.tickets.data = &m;
     tickets_schedule(&m, router_current(m.router)->cfg);
+    uv_fs_event_init(loop, &m.certs_watch);
+    m.certs_watch.data = &m;
+    uv_timer_init(loop, &m.certs_settle);
+    m.certs_settle.data = &m;
+    certs_watch(&m, router_current(m.router)->cfg);
 
     uv_run(loop, UV_RUN_DEFAULT);
 
@@ -323,8 +374,11 @@ static int run(const char *path)
     uv_close((uv_handle_t *)&m.sigint, NULL);
     uv_close((uv_handle_t *)&m.reclaim, NULL);
     uv_close((uv_handle_t *)&m.tickets, NULL);
+    uv_close((uv_handle_t *)&m.certs_watch, NULL);
+    uv_close((uv_handle_t *)&m.certs_settle, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
+    free(m.certs_watched);
     access_log_open("off");
     log_info("stopped");
     return 0;
