@@ -31,6 +31,7 @@ import random
 import re
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -642,6 +643,152 @@ def streaming(edge, certs, tmp):
         c.check(False, "WebSocket over TLS", repr(e))
 
 
+def slow_reader(edge, certs):
+    """A client that stops reading a 256 MiB TLS download for a while: the edge holds
+    back (back-pressure through TLS) instead of buffering the body; then it all arrives."""
+    n = 256 << 20
+    ctx = E.tls_context(certs.ca)
+    base = E.rss_kib(edge.pid)["VmRSS"]
+    peak = base
+    h = hashlib.sha256()
+    try:
+        with E.Client(edge.https_port, tls=ctx, sni=E.HOST_A, timeout=120) as cl:
+            cl.send(E.build_request("GET", "/bytes?n=%d" % n, E.HOST_A))
+            pause_end = time.monotonic() + 4
+            while time.monotonic() < pause_end:
+                peak = max(peak, E.rss_kib(edge.pid)["VmRSS"])
+                time.sleep(0.2)
+            r = cl.read_response("GET", timeout=120, sink=h.update)
+    except (OSError, ssl.SSLError) as e:
+        c.check(False, "slow reader over TLS", repr(e))
+        return
+    grew = peak - base
+    E.log("    edge VmRSS %d KiB before, %d KiB peak while the reader paused" % (base, peak))
+    c.check(r.status == 200 and r.body_len == n and h.hexdigest() == pattern_sha(n),
+            "256 MiB over TLS to a client that paused: complete and intact",
+            (r.status, r.body_len))
+    c.check(grew < 64 * 1024, "the edge did not buffer the paused download (RSS grew %d KiB, "
+            "limit 64 MiB of 256 MiB)" % grew, grew)
+
+
+def tls_records(edge, certs, tmp):
+    """How requests are cut into TLS records must not matter: many requests in one record,
+    one request in one-byte records, a TLS 1.3 KeyUpdate mid-connection; no
+    renegotiation, no 0-RTT; many connections at once."""
+    port = edge.https_port
+    ctx = E.tls_context(certs.ca)
+    try:
+        with E.Client(port, tls=ctx, sni=E.HOST_A, timeout=20) as cl:
+            cl.send(b"".join(E.build_request("GET", "/echo?i=%d" % i, E.HOST_A)
+                             for i in range(20)))  # one sendall: one TLS record
+            got = [cl.read_response() for _ in range(20)]
+        targets = [json.loads(r.body)["target"] if r.status == 200 else r.status for r in got]
+        c.check(targets == ["/echo?i=%d" % i for i in range(20)],
+                "20 pipelined requests in one TLS record: 20 answers in order", targets[:4])
+    except (OSError, ssl.SSLError, ValueError) as e:
+        c.check(False, "pipelined requests in one TLS record", repr(e))
+    try:
+        with E.Client(port, tls=ctx, sni=E.HOST_A, timeout=20) as cl:
+            req = E.build_request("POST", "/echo", E.HOST_A, body=b"0123456789")
+            for i in range(len(req)):
+                cl.send(req[i:i + 1])  # a record per byte
+            r = cl.read_response()
+        d = json.loads(r.body) if r.status == 200 else {}
+        c.check(d.get("body_len") == 10, "a request sent one byte per TLS record: 200",
+                (r.status, d.get("body_len")))
+    except (OSError, ssl.SSLError, ValueError) as e:
+        c.check(False, "a request sent one byte per TLS record", repr(e))
+
+    def interactive(args, first, then):
+        """s_client taking a command letter (first: b"K\\n", b"R\\n"; s_client reads
+        them only without -ign_eof), then the request `then`; returns when the response
+        came or the connection closed (bounded)."""
+        cmd = [E.OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % port, "-servername",
+               E.HOST_A, "-CAfile", certs.ca] + args
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        buf = bytearray()
+
+        def pump():
+            while True:
+                d = p.stdout.read1(65536)
+                if not d:
+                    return
+                buf.extend(d)
+
+        th = threading.Thread(target=pump, daemon=True)
+        th.start()
+
+        def wait_for(pred, t):
+            deadline = time.monotonic() + t
+            while time.monotonic() < deadline and not pred() and th.is_alive():
+                time.sleep(0.05)
+
+        try:
+            wait_for(lambda: b"Verify return code" in buf, 10)
+            p.stdin.write(first)
+            p.stdin.flush()
+            wait_for(lambda: b"KEYUPDATE" in buf or b"RENEGOTIATING" in buf, 5)
+            time.sleep(0.5)  # the peer's side of it
+            try:
+                p.stdin.write(then)
+                p.stdin.flush()
+            except OSError:
+                pass
+            wait_for(lambda: re.search(rb"HTTP/1\.1 \d{3}", buf) is not None, 10)
+            try:
+                p.stdin.close()
+            except OSError:
+                pass
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+        th.join(5)
+        return p.returncode, bytes(buf).decode("utf-8", "replace"), ""
+
+    req = get_req(E.HOST_A, path="/health")
+    rc, out, err = interactive(["-tls1_3"], b"K\n", req)
+    c.check("KEYUPDATE" in out + err and status_of(out) == 200,
+            "TLS 1.3 KeyUpdate (update_requested) from the client, then a request: 200",
+            (rc, (out + err)[-300:]))
+    rc, out, err = interactive(["-tls1_2"], b"R\n", req)
+    c.check(status_of(out) != 200 or "RENEGOTIATING" in out + err,
+            "TLS 1.2 renegotiation attempt: tried", (rc, (out + err)[-300:]))
+    c.check(edge.alive(), "edge alive after a renegotiation attempt")
+    c.check("no renegotiation" in err or status_of(out) is None
+            or "Secure Renegotiation IS NOT supported" in out,
+            "TLS 1.2 renegotiation refused (no_renegotiation alert or close)",
+            (rc, (out + err)[-300:]))
+
+    sess = os.path.join(tmp.path, "early.pem")
+    early = os.path.join(tmp.path, "early.txt")
+    with open(early, "wb") as f:
+        f.write(get_req(E.HOST_A, path="/echo?early=1", close=False))
+    E.s_client(port, E.HOST_A, ["-tls1_3", "-sess_out", sess, "-ign_eof"],
+               data=get_req(E.HOST_A, path="/health"), cafile=certs.ca)
+    r = E.s_client(port, E.HOST_A, ["-tls1_3", "-sess_in", sess, "-early_data", early],
+                   cafile=certs.ca)
+    c.check(r.handshake and "Early data was accepted" not in r.out,
+            "0-RTT early data is not accepted (no replayable requests)",
+            re.findall(r"Early data.*", r.out))
+
+    conns = []
+    try:
+        for _ in range(100):
+            conns.append(E.Client(port, tls=ctx, sni=E.HOST_A, timeout=20))
+        sts = [cl.request("GET", "/health", E.HOST_A).status for cl in conns]
+        c.check(sts == [200] * 100, "100 TLS connections open at once: each gets 200",
+                sts.count(200))
+    except (OSError, ssl.SSLError) as e:
+        c.check(False, "100 TLS connections open at once", "%d opened: %r" % (len(conns), e))
+    finally:
+        for cl in conns:
+            cl.close()
+    r = E.tls_get(port, E.HOST_A, None, "/echo", ctx)[0]
+    c.check(r.status == 400, "request over TLS without Host -> 400", r.status)
+
+
 # --------------------------------------------------------------------------- port 80
 
 def port80(edge, a):
@@ -959,6 +1106,9 @@ def main():
             c.section("HSTS", hsts, edge, certs, a, sts)
             c.section("X-Forwarded-Proto", forwarded_proto, edge, certs)
             c.section("streaming over TLS", streaming, edge, certs, tmp)
+            c.section("slow reader over TLS", slow_reader, edge, certs)
+            c.section("TLS records, KeyUpdate, renegotiation, 0-RTT", tls_records, edge, certs,
+                      tmp)
             c.section("garbage on the HTTPS port", garbage, edge, certs)
             c.section("port 80 redirect", port80, edge, a)
             c.section("ACME http-01 tokens", acme_tokens, edge)
