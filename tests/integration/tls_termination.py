@@ -817,6 +817,24 @@ def port80(edge, a):
             "curl -i sees the 308 and its Location", r)
     r = E.http(edge.port, "GET", "/x", "nope." + DOMAIN)
     c.check(r.status == 404, "port 80: unknown host -> 404 (no redirect)", r.status)
+    # the Location's authority is always the routed host: no open redirect
+    r = E.http(edge.port, "GET", "http://%s/abs?x=1" % E.HOST_A, E.HOST_A)
+    c.check((r.status == 308 and r.header("location") == "https://%s:%d/abs?x=1"
+             % (E.HOST_A, hp)) or r.status == 400,
+            "port 80: absolute-form target -> 308 to its path (or 400)",
+            (r.status, r.header("location")))
+    r = E.http(edge.port, "GET", "//evil.example/p", E.HOST_A)
+    c.check(r.status in (308, 400) and (r.status == 400 or (r.header("location") or "")
+                                        .startswith("https://%s:%d/" % (E.HOST_A, hp))),
+            "port 80: target //evil.example/p stays on the routed host",
+            (r.status, r.header("location")))
+    for bad in ["evil.example@" + E.HOST_A, E.HOST_A + "/evil", E.HOST_A + "@evil.example",
+                "evil.example", E.HOST_A + "\\evil.example"]:
+        r = E.http(edge.port, "GET", "/", bad)
+        loc = r.header("location") or ""
+        c.check(r.status in (400, 404) or (r.status == 308 and loc.startswith(
+                "https://%s:%d/" % (E.HOST_A, hp))),
+                "port 80: Host %r gets no redirect elsewhere" % bad, (r.status, loc))
     # a request with a body: 308 and the connection closed
     with E.Client(edge.port) as cl:
         r = cl.request("POST", "/upload", E.HOST_A, [("Content-Type", "text/plain")],
