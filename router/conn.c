@@ -309,7 +309,7 @@ static void conn_process(struct conn *c)
         }
         c->state = C_BUSY;
         c->nreqs++;
-        exchange_start(c, &req);
+        exchange_start(&c->ex, &req);
         /* exchange_start() either runs (C_BUSY), answered and went back to C_IDLE, or
          * closed the connection (C_CLOSING): the loop condition covers all three. */
     }
@@ -427,7 +427,7 @@ void conn_accept(struct worker *w, uv_stream_t *server)
     if (c == NULL)
         return; /* the connection stays in the backlog; accept retries on the next event */
     c->w = w;
-    c->ex.c = c;
+    h1_client_bind(c);
     deadline_init(&c->dl, conn_on_deadline);
     list_init(&c->link);
     uv_tcp_init(&w->loop, &c->tcp);

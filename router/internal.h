@@ -93,6 +93,7 @@ enum conn_state {
 #define EX_F_UP_NOREUSE 0x0800u /* the upstream connection cannot carry another request */
 #define EX_F_HAS_BODY   0x1000u /* the request has body bytes to forward */
 #define EX_F_CANNED     0x2000u /* the response is the edge's own */
+#define EX_F_RELAY      0x4000u /* upgraded (101): raw bytes both ways */
 
 enum term_side { TERM_NONE, TERM_CLIENT, TERM_UPSTREAM, TERM_EDGE };
 enum term_phase { PH_HEAD, PH_BODY, PH_ROUTE, PH_CONNECT, PH_RESP_HEAD, PH_RESP_BODY, PH_RELAY };
@@ -100,9 +101,47 @@ enum term_phase { PH_HEAD, PH_BODY, PH_ROUTE, PH_CONNECT, PH_RESP_HEAD, PH_RESP_
 struct upconn;
 struct conn;
 struct worker;
+struct exchange;
+
+/*
+ * The client side of an exchange: an HTTP/1.1 connection (h1_client.c) or an HTTP/2
+ * stream (h2_stream.c). exchange.c routes, retries, talks to upstreams and decides
+ * errors once; these calls are all it knows of the client.
+ *
+ * Sends follow conn_send's contract: 1 done at once, 0 queued (exchange_on_client_written
+ * runs once later), or a negative error; at most one send in flight (CL_BUSY). Body
+ * iovecs point into the upstream's input buffer and stay valid until the send completes.
+ */
+#define CL_EOF  0x1u /* the client will send no more request bytes (FIN, END_STREAM) */
+#define CL_BUSY 0x2u /* a send is in flight */
+#define CL_GONE 0x4u /* the client side is closed: nothing more can be sent */
+
+#define CL_SEND_HEAD 0x1u /* the response head (ops->head) goes out first */
+#define CL_SEND_END  0x2u /* these are the last body bytes: end the response */
+
+struct client_ops {
+    uint8_t h1; /* the client reads HTTP/1.1 bytes: the edge writes framing and heads */
+    unsigned (*state)(const struct exchange *ex); /* CL_* */
+    /* Prepares the response head from the parsed upstream head (spans valid only during
+     * the call). Returns 0 or -1 (too large). */
+    int  (*head)(struct exchange *ex, const struct h1_response *resp);
+    int  (*send)(struct exchange *ex, const uv_buf_t *iov, unsigned n, unsigned flags);
+    /* The edge's own response (no response byte went out yet); same returns as send. */
+    int  (*error)(struct exchange *ex, int status, const char *detail, uint32_t retry_after);
+    /* 100 Continue: same returns as send. */
+    int  (*interim)(struct exchange *ex);
+    /* n bytes of ex->in were written upstream (or are dead): release them. */
+    void (*consume)(struct exchange *ex, size_t n);
+    void (*rx_pause)(struct exchange *ex);
+    void (*rx_resume)(struct exchange *ex);
+    void (*relay)(struct exchange *ex);  /* a 101 turned the exchange into a tunnel */
+    /* The response is complete (or canned and sent); unread: request body left unread. */
+    void (*done)(struct exchange *ex, int unread);
+    /* Abort: cut the client side; pending sends are dropped, never completed. */
+    void (*close)(struct exchange *ex, enum term_side side);
+};
 
 struct exchange {
-    struct conn   *c;
     struct upconn *up;          /* leased, or connecting for us */
     uint32_t       flags;       /* EX_F_* */
     uint32_t       slot;        /* target slot of up */
@@ -128,6 +167,11 @@ struct exchange {
     /* Kept across exchanges (everything above is zeroed when one starts). */
     struct iobuf   uphead;      /* rebuilt request head */
     struct iobuf   downhead;    /* rebuilt response head */
+    /* The client side, bound once (h1_client_bind, h2 stream setup). */
+    struct conn             *c;   /* the client connection (the h2 stream's connection) */
+    const struct client_ops *ops;
+    struct iobuf            *in;  /* request body bytes from the client */
+    struct deadline         *cdl; /* the client-side deadline */
 };
 
 struct conn {
@@ -264,8 +308,16 @@ int pump_fill(struct pump *p, const char *src, size_t len, size_t *used, uv_buf_
 /* The input ended with EOF (UNTIL_CLOSE bodies): returns the terminator iov count (0/1). */
 int pump_eof(struct pump *p, uv_buf_t *iov);
 
+/* h1_client.c */
+extern const struct client_ops h1_client_ops;
+void h1_client_bind(struct conn *c);
+
 /* exchange.c */
-void exchange_start(struct conn *c, const struct h1_request *req);
+/* ex is bound to its client side (ex->c, ops, in, cdl). The request's spans are read
+ * during the call only. */
+void exchange_start(struct exchange *ex, const struct h1_request *req);
+/* The edge answers status for a request it refuses before routing (no upstream). */
+void exchange_reject(struct exchange *ex, int status, const char *detail);
 void exchange_on_client_data(struct exchange *ex);
 void exchange_on_client_eof(struct exchange *ex);
 void exchange_abort(struct exchange *ex, enum term_side side, enum term_phase phase);
