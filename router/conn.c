@@ -17,6 +17,7 @@
 
 #include "router/internal.h"
 #include "router/base/log.h"
+#include "router/h2.h"
 
 /* --- buffers -------------------------------------------------------------------------- */
 
@@ -132,6 +133,10 @@ static void conn_on_written(uv_write_t *req, int status)
     c->tx.busy = 0;
     if (c->flags & C_F_CLOSED)
         return; /* cancelled by uv_close */
+    if (c->h2 != NULL) {
+        h2_conn_on_written(c, status);
+        return;
+    }
     if (c->state == C_BUSY || c->state == C_RELAY)
         exchange_on_client_written(&c->ex, status);
 }
@@ -165,6 +170,8 @@ void conn_close(struct conn *c)
     if (c->flags & C_F_CLOSED)
         return;
     c->flags |= C_F_CLOSED;
+    if (c->h2 != NULL)
+        h2_conn_close(c); /* aborts its streams' exchanges */
     deadline_cancel(&c->w->wheel, &c->dl);
     list_unlink(&c->link);
     uv_close((uv_handle_t *)&c->tcp, conn_on_close);
@@ -186,6 +193,9 @@ static void conn_on_deadline(struct deadline *d)
     case C_BUSY:
     case C_RELAY:
         exchange_abort(&c->ex, TERM_CLIENT, c->state == C_RELAY ? PH_RELAY : PH_BODY);
+        break;
+    case C_H2:
+        h2_conn_on_deadline(c);
         break;
     }
 }
@@ -225,7 +235,7 @@ void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 /* Lingering close (nginx's lingering_close): send FIN, read and discard what the client
  * still sends until its EOF or DL_LINGER, then close. Closing at once with unread bytes
  * makes the kernel send a reset, which can destroy the response before it is read. */
-static void conn_linger(struct conn *c)
+void conn_linger(struct conn *c)
 {
     c->state = C_CLOSING;
     c->flags |= C_F_WANT_CLOSE;
@@ -286,6 +296,18 @@ static void conn_process(struct conn *c)
             }
             return;
         }
+        if (c->nreqs == 0) {
+            /* HTTP/2 with prior knowledge (h2c, RFC 9113 §3.3): the client preface. */
+            int p = h2_preface_check(c->in.p + c->in.off, avail);
+            if (p > 0) {
+                h2_conn_start(c);
+                return;
+            }
+            if (p == 0 && !(c->flags & C_F_EOF)) {
+                c->state = C_READ_HEAD; /* the header deadline armed at accept runs */
+                return;
+            }
+        }
         int r = h1_parse_request(c->in.p + c->in.off, avail, &w->limits, &req, w->fields,
                                  w->fields_cap);
         if (r == 0) {
@@ -341,6 +363,9 @@ static void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         case C_RELAY:
             exchange_on_client_eof(&c->ex);
             return;
+        case C_H2:
+            h2_conn_on_eof(c);
+            return;
         }
         return;
     }
@@ -356,6 +381,9 @@ static void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         break;
     case C_CLOSING:
         c->in.off = c->in.len = 0; /* discard */
+        break;
+    case C_H2:
+        h2_conn_on_data(c);
         break;
     }
 }
@@ -387,6 +415,8 @@ void conn_close_idle(struct conn *c)
 {
     if (c->state == C_IDLE)
         conn_close(c);
+    else if (c->state == C_H2)
+        h2_conn_drain(c); /* GOAWAY: finish the open streams, take no new ones */
 }
 
 static int peer_is_trusted(const struct edge_config *cfg, const struct sockaddr_storage *ss)

@@ -72,6 +72,7 @@ enum conn_state {
     C_BUSY,      /* an exchange runs */
     C_RELAY,     /* upgraded: raw bytes both ways */
     C_CLOSING,   /* error answered; lingering before close */
+    C_H2,        /* HTTP/2: h2_conn.c owns the connection (c->h2) */
 };
 
 #define C_F_WANT_CLOSE 0x01u /* close after the current response */
@@ -102,6 +103,8 @@ struct upconn;
 struct conn;
 struct worker;
 struct exchange;
+struct h2_conn;
+struct h2_worker;
 
 /*
  * The client side of an exchange: an HTTP/1.1 connection (h1_client.c) or an HTTP/2
@@ -186,6 +189,7 @@ struct conn {
     struct sendq     tx;
     uint8_t          trusted;       /* peer is a trusted proxy */
     char             peer_ip[INET6_ADDRSTRLEN];
+    struct h2_conn  *h2;            /* C_H2: the HTTP/2 session (h2.h) */
     struct exchange  ex;
 };
 
@@ -262,6 +266,7 @@ struct worker {
     int                           stopping;
     int                           started;   /* its thread was created */
     uint64_t                      cut_seen;  /* router cut_seq already applied */
+    struct h2_worker             *h2;        /* HTTP/2 per-worker state, made on first use */
     struct worker_stats           stats;
 };
 
@@ -279,6 +284,8 @@ void conn_rx_pause(struct conn *c);
 void conn_rx_resume(struct conn *c);
 void conn_exchange_done(struct conn *c);
 void conn_reject(struct conn *c, int status, const char *why);
+/* Sends FIN, discards what the client still sends until its EOF or DL_LINGER, closes. */
+void conn_linger(struct conn *c);
 void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 /* Sends iov to the client (the byte-stream seam: plaintext, or through TLS). Same
  * contract as sendq_write: 1 all written at once, 0 queued (exchange_on_client_written

@@ -25,6 +25,7 @@
 
 #include "router/base/epoch.h"
 #include "router/base/log.h"
+#include "router/h2.h"
 #include "router/internal.h"
 #include "router/route_table.h"
 
@@ -257,6 +258,8 @@ static void worker_cut_tagged(struct worker *w)
             struct conn *c = container_of(it, struct conn, link);
             if ((c->state == C_BUSY || c->state == C_RELAY) && c->ex.route_tag == tag)
                 exchange_abort(&c->ex, TERM_EDGE, PH_BODY);
+            else if (c->state == C_H2)
+                h2_conn_cut_tagged(c, tag);
         }
     }
 }
@@ -520,6 +523,7 @@ void router_join(struct router *r)
             worker_teardown(w); /* never ran (startup failed after router_create) */
         upstream_slots_free(w);
         free(w->fields);
+        h2_worker_free(w);
         bufpool_destroy(&w->pool);
         access_log_free(w->alog);
     }
