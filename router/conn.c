@@ -17,6 +17,7 @@
 
 #include "router/internal.h"
 #include "router/base/log.h"
+#include "router/h2.h"
 #include "router/tls.h"
 
 /* --- buffers -------------------------------------------------------------------------- */
@@ -131,6 +132,10 @@ void conn_on_sent(struct conn *c, int status)
     c->tx.busy = 0;
     if (c->flags & C_F_CLOSED)
         return; /* cancelled by uv_close */
+    if (c->h2 != NULL) {
+        h2_conn_on_written(c, status);
+        return;
+    }
     if (c->state == C_BUSY || c->state == C_RELAY)
         exchange_on_client_written(&c->ex, status);
 }
@@ -172,6 +177,8 @@ void conn_close(struct conn *c)
     if (c->flags & C_F_CLOSED)
         return;
     c->flags |= C_F_CLOSED;
+    if (c->h2 != NULL)
+        h2_conn_close(c); /* aborts its streams' exchanges */
     deadline_cancel(&c->w->wheel, &c->dl);
     list_unlink(&c->link);
     uv_close((uv_handle_t *)&c->tcp, conn_on_close);
@@ -204,6 +211,9 @@ static void conn_on_deadline(struct deadline *d)
     case C_BUSY:
     case C_RELAY:
         exchange_abort(&c->ex, TERM_CLIENT, c->state == C_RELAY ? PH_RELAY : PH_BODY);
+        break;
+    case C_H2:
+        h2_conn_on_deadline(c);
         break;
     }
 }
@@ -250,7 +260,7 @@ void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 /* Lingering close (nginx's lingering_close): send FIN, read and discard what the client
  * still sends until its EOF or DL_LINGER, then close. Closing at once with unread bytes
  * makes the kernel send a reset, which can destroy the response before it is read. */
-static void conn_linger(struct conn *c)
+void conn_linger(struct conn *c)
 {
     c->state = C_CLOSING;
     c->flags |= C_F_WANT_CLOSE;
@@ -316,6 +326,19 @@ static void conn_process(struct conn *c)
             }
             return;
         }
+        if (c->nreqs == 0 && c->tls == NULL) {
+            /* HTTP/2 with prior knowledge (h2c, RFC 9113 §3.3): the client preface. Over
+             * TLS, HTTP/2 is what ALPN said or nothing (RFC 9113 §3.2). */
+            int p = h2_preface_check(c->in.p + c->in.off, avail);
+            if (p > 0) {
+                h2_conn_start(c);
+                return;
+            }
+            if (p == 0 && !(c->flags & C_F_EOF)) {
+                c->state = C_READ_HEAD; /* the header deadline armed at accept runs */
+                return;
+            }
+        }
         int r = h1_parse_request(c->in.p + c->in.off, avail, &w->limits, &req, w->fields,
                                  w->fields_cap);
         if (r == 0) {
@@ -339,7 +362,7 @@ static void conn_process(struct conn *c)
         }
         c->state = C_BUSY;
         c->nreqs++;
-        exchange_start(c, &req);
+        exchange_start(&c->ex, &req);
         /* exchange_start() either runs (C_BUSY), answered and went back to C_IDLE, or
          * closed the connection (C_CLOSING): the loop condition covers all three. */
     }
@@ -360,6 +383,9 @@ void conn_on_input_eof(struct conn *c)
     case C_BUSY:
     case C_RELAY:
         exchange_on_client_eof(&c->ex);
+        return;
+    case C_H2:
+        h2_conn_on_eof(c);
         return;
     }
 }
@@ -386,6 +412,9 @@ void conn_on_input(struct conn *c, size_t n)
         break;
     case C_CLOSING:
         c->in.off = c->in.len = 0; /* discard */
+        break;
+    case C_H2:
+        h2_conn_on_data(c);
         break;
     }
 }
@@ -436,6 +465,8 @@ void conn_close_idle(struct conn *c)
 {
     if (c->state == C_IDLE)
         conn_close_clean(c);
+    else if (c->state == C_H2)
+        h2_conn_drain(c); /* GOAWAY: finish the open streams, take no new ones */
 }
 
 static int peer_is_trusted(const struct edge_config *cfg, const struct sockaddr_storage *ss)
@@ -476,7 +507,7 @@ void conn_accept(struct worker *w, uv_stream_t *server, int tls)
     if (c == NULL)
         return; /* the connection stays in the backlog; accept retries on the next event */
     c->w = w;
-    c->ex.c = c;
+    h1_client_bind(c);
     deadline_init(&c->dl, conn_on_deadline);
     list_init(&c->link);
     uv_tcp_init(&w->loop, &c->tcp);
@@ -497,7 +528,7 @@ void conn_accept(struct worker *w, uv_stream_t *server, int tls)
         c->trusted = (uint8_t)peer_is_trusted(w->cfg, &ss);
     }
     c->state = C_IDLE;
-    if (tls && tls_conn_attach(c, w->tls, w->cfg->tls.session_tickets) != 0) {
+    if (tls && tls_conn_attach(c, w->tls, w->cfg->tls.session_tickets, w->cfg->tls.http2) != 0) {
         conn_close(c);
         return;
     }

@@ -14,6 +14,10 @@
  * client gets the edge's own status page; after, the connection is cut so a truncated
  * response never looks complete. Retries (another target) happen only while no request
  * byte was sent, or for idempotent requests without a body (CONTRACT §3).
+ *
+ * The client side is an interface (struct client_ops): an HTTP/1.1 connection
+ * (h1_client.c) or an HTTP/2 stream (h2_stream.c). Routing, retries, upstream handling
+ * and error decisions live here once for both.
  */
 #include <string.h>
 
@@ -24,8 +28,6 @@
 #include "router/tls.h"
 
 #define MAX_ATTEMPTS 3
-
-static char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 static void exchange_pump_request(struct exchange *ex);
 static void exchange_pump_response(struct exchange *ex);
@@ -54,9 +56,14 @@ static void reqid_generate(struct worker *w, char *out)
     out[32] = '\0';
 }
 
+static unsigned client_state(const struct exchange *ex)
+{
+    return ex->ops->state(ex);
+}
+
 static void exchange_finish(struct exchange *ex)
 {
-    struct conn *c = ex->c;
+    struct worker *w = ex->c->w;
     struct upconn *u = ex->up;
 
     if (u != NULL) {
@@ -65,18 +72,18 @@ static void exchange_finish(struct exchange *ex)
         ex->up = NULL;
         upstream_release(u, keep);
     }
-    if ((ex->flags & EX_F_HAS_BODY) && !(ex->flags & EX_F_REQ_DONE))
-        c->flags |= C_F_WANT_CLOSE | C_F_LINGER; /* unread request body: framing is lost */
-    deadline_cancel(&c->w->wheel, &c->dl);
-    stats_exchange(c->w, ex);
-    access_log_exchange(c->w, ex);
+    int unread = (ex->flags & EX_F_HAS_BODY) && !(ex->flags & EX_F_REQ_DONE);
+    deadline_cancel(&w->wheel, ex->cdl);
+    stats_exchange(w, ex);
+    access_log_exchange(w, ex);
     ex->flags = 0;
-    conn_exchange_done(c);
+    ex->ops->done(ex, unread);
 }
 
 void exchange_abort(struct exchange *ex, enum term_side side, enum term_phase phase)
 {
-    struct conn *c = ex->c;
+    struct worker *w = ex->c->w;
+    int active = (ex->flags & EX_F_ACTIVE) != 0;
 
     if (ex->term_side == TERM_NONE) {
         ex->term_side = (uint8_t)side;
@@ -84,76 +91,74 @@ void exchange_abort(struct exchange *ex, enum term_side side, enum term_phase ph
     }
     if (ex->status == 0 || !(ex->flags & EX_F_HEAD_OUT))
         ex->status = side == TERM_CLIENT ? 499 : 502;
-    /* Close the client first: uv_close stops its pending writes, which may point into
-     * the upstream's input buffer, before that buffer can be freed. */
-    conn_close(c);
-    if (ex->up != NULL)
-        upstream_close(ex->up);
-    if (ex->flags & EX_F_ACTIVE) {
-        stats_exchange(c->w, ex);
-        access_log_exchange(c->w, ex);
+    deadline_cancel(&w->wheel, ex->cdl);
+    if (active) {
+        stats_exchange(w, ex);
+        access_log_exchange(w, ex);
     }
     ex->flags = 0;
-}
-
-/* Sends the response of the edge's own that is in ex->downhead (h1_build_answer). */
-static void exchange_send_answer(struct exchange *ex, enum term_phase phase)
-{
-    struct conn *c = ex->c;
-    uv_buf_t b = uv_buf_init(ex->downhead.p, ex->downhead.len);
-    ex->resp_used = 0;
-    int r = conn_send(c, &b, 1);
-    if (r < 0)
-        exchange_abort(ex, TERM_CLIENT, phase == PH_HEAD ? PH_RESP_HEAD : phase);
-    else if (r == 1)
-        exchange_finish(ex);
-    else
-        deadline_arm(&c->w->wheel, &c->dl, DL_CLIENT, c->w->cfg->timeouts.client_ms);
-}
-
-/* Prepares the exchange for an answer of the edge's own (before any response byte went
- * out); returns whether the connection must close after it. */
-static int exchange_begin_answer(struct exchange *ex, int status, enum term_side side,
-                                 enum term_phase phase)
-{
-    struct conn *c = ex->c;
+    /* The client's pending sends may point into the upstream's input buffer: it is
+     * freed only in the upstream's close callback (a later loop phase), and the client
+     * side drops those sends now. The h2 side may release the stream (and ex with it)
+     * in close, so the upstream goes first. */
     if (ex->up != NULL)
         upstream_close(ex->up);
-    if (((ex->flags & EX_F_HAS_BODY) && !(ex->flags & EX_F_REQ_DONE)) || status == 400)
-        c->flags |= C_F_WANT_CLOSE; /* unread body, or a client we cannot trust to frame */
+    ex->ops->close(ex, side);
+}
+
+/* The edge answers the request itself (before any response byte went out; else a cut):
+ * status, Content-Type ctype, an optional Location, body. */
+static void exchange_answer_as(struct exchange *ex, int status, const char *ctype,
+                               struct span location, struct span body, uint32_t retry_after,
+                               enum term_side side, enum term_phase phase)
+{
+    struct worker *w = ex->c->w;
+
+    if ((ex->flags & EX_F_HEAD_OUT) || (client_state(ex) & CL_BUSY)) {
+        exchange_abort(ex, side, phase);
+        return;
+    }
+    if (ex->up != NULL)
+        upstream_close(ex->up);
     ex->status = (uint16_t)status;
     ex->term_side = (uint8_t)side;
     ex->term_phase = (uint8_t)phase;
     ex->flags |= EX_F_CANNED | EX_F_HEAD_OUT | EX_F_RESP_HEAD;
     pump_init(&ex->resp, H1_BODY_NONE, 0, 0);
-    return (c->flags & C_F_WANT_CLOSE) != 0;
+    ex->resp_used = 0;
+    int r = ex->ops->answer(ex, status, ctype, location, body, retry_after);
+    if (r == UV_ENOMEM)
+        exchange_abort(ex, TERM_EDGE, phase);
+    else if (r < 0)
+        exchange_abort(ex, TERM_CLIENT, PH_RESP_HEAD);
+    else if (r == 1)
+        exchange_finish(ex);
+    else
+        deadline_arm(&w->wheel, ex->cdl, DL_CLIENT, w->cfg->timeouts.client_ms);
 }
 
-/* The edge answers status itself; before any response byte went out, else a cut. */
+/* The edge's plain-text error page for status. */
 static void exchange_fail(struct exchange *ex, int status, const char *detail,
                           uint32_t retry_after, enum term_side side, enum term_phase phase)
 {
-    if ((ex->flags & EX_F_HEAD_OUT) || ex->c->tx.busy) {
-        exchange_abort(ex, side, phase);
-        return;
-    }
-    int close = exchange_begin_answer(ex, status, side, phase);
-    if (h1_build_error(ex, status, detail, retry_after, close) != 0) {
-        exchange_abort(ex, TERM_EDGE, phase);
-        return;
-    }
-    exchange_send_answer(ex, phase);
+    char body[256];
+    int n = snprintf(body, sizeof body, "%d %s%s%s\n", status, h1_reason(status),
+                     detail ? ": " : "", detail ? detail : "");
+    if (n < 0 || (size_t)n >= sizeof body)
+        n = (int)sizeof body - 1;
+    exchange_answer_as(ex, status, "text/plain; charset=utf-8", SPAN_NULL,
+                       span_make(body, (size_t)n), retry_after, side, phase);
 }
 
 void exchange_answer(struct exchange *ex, int status, const char *ctype, struct span location,
                      struct span body)
 {
-    int close = exchange_begin_answer(ex, status, TERM_EDGE, PH_ROUTE);
-    if (h1_build_answer(ex, status, ctype, location, body, 0, close) != 0) {
-        exchange_abort(ex, TERM_EDGE, PH_ROUTE);
-        return;
-    }
-    exchange_send_answer(ex, PH_ROUTE);
+    exchange_answer_as(ex, status, ctype, location, body, 0, TERM_EDGE, PH_ROUTE);
+}
+
+void exchange_reject(struct exchange *ex, int status, const char *detail)
+{
+    exchange_fail(ex, status, detail, 0, status == 408 ? TERM_CLIENT : TERM_EDGE, PH_HEAD);
 }
 
 /* Tries the next target, or answers the failure (timed_out: the last attempt timed out). */
@@ -182,14 +187,13 @@ static void exchange_connect(struct exchange *ex, int timed_out)
         exchange_fail(ex, 502, "upstream unreachable", 0, TERM_UPSTREAM, PH_CONNECT);
 }
 
-void exchange_start(struct conn *c, const struct h1_request *req)
+void exchange_start(struct exchange *ex, const struct h1_request *req)
 {
+    struct conn *c = ex->c;
     struct worker *w = c->w;
-    struct exchange *ex = &c->ex;
     char host[HOSTNAME_MAX + 1];
 
     memset(ex, 0, offsetof(struct exchange, uphead));
-    ex->c = c;
     ex->slot = UINT32_MAX;
     ex->flags = EX_F_ACTIVE;
     ex->t_start = uv_now(&w->loop);
@@ -200,7 +204,7 @@ void exchange_start(struct conn *c, const struct h1_request *req)
     memcpy(ex->method, req->method.ptr, ex->method_len);
     ex->path_len = (uint16_t)(req->path.len < sizeof ex->path ? req->path.len : sizeof ex->path);
     memcpy(ex->path, req->path.ptr, ex->path_len);
-    deadline_cancel(&w->wheel, &c->dl);
+    deadline_cancel(&w->wheel, ex->cdl);
 
     for (size_t i = 0; i < req->nfields; i++) {
         if (req->fields[i].tok == TOK_X_REQUEST_ID && reqid_valid(req->fields[i].value)) {
@@ -211,7 +215,7 @@ void exchange_start(struct conn *c, const struct h1_request *req)
     }
     if (ex->reqid[0] == '\0')
         reqid_generate(w, ex->reqid);
-    if ((req->flags & H1_F_CONN_CLOSE) || w->cfg->timeouts.idle_ms == 0)
+    if (ex->ops->h1 && ((req->flags & H1_F_CONN_CLOSE) || w->cfg->timeouts.idle_ms == 0))
         c->flags |= C_F_WANT_CLOSE; /* idle: 0 turns keep-alive off */
     switch (req->method_id) {
     case H1_M_HEAD:
@@ -225,16 +229,21 @@ void exchange_start(struct conn *c, const struct h1_request *req)
     }
     if (req->flags & H1_F_UPGRADE_WS)
         ex->flags |= EX_F_UPGRADE;
+    /* The h2 side streams a body of unknown length as UNTIL_CLOSE (END_STREAM ends it)
+     * and asks for chunked framing upstream. */
+    enum h1_body in_kind = req->body;
+    if (!ex->ops->h1 && req->body == H1_BODY_CHUNKED)
+        in_kind = H1_BODY_UNTIL_CLOSE;
     if (req->body == H1_BODY_CHUNKED || (req->body == H1_BODY_LENGTH && req->content_length > 0)) {
         ex->flags |= EX_F_HAS_BODY;
         if (req->flags & H1_F_EXPECT_100)
             ex->flags |= EX_F_EXPECT;
     }
-    pump_init(&ex->req, req->body, req->content_length, req->body == H1_BODY_CHUNKED);
+    pump_init(&ex->req, in_kind, req->content_length, req->body == H1_BODY_CHUNKED);
 
     int hl = req->host.ptr ? hostname_normalise(req->host.ptr, req->host.len, host) : -1;
     if (hl <= 0) {
-        c->in.off += (uint32_t)req->head_len;
+        ex->ops->consume(ex, req->head_len);
         exchange_fail(ex, 400, "missing or invalid Host", 0, TERM_CLIENT, PH_HEAD);
         return;
     }
@@ -242,7 +251,7 @@ void exchange_start(struct conn *c, const struct h1_request *req)
     ex->host_len = (uint8_t)hl;
 
     if (c->tls != NULL && tls_conn_misdirected(c, ex->host, ex->host_len, w->cfg->domain)) {
-        c->in.off += (uint32_t)req->head_len;
+        ex->ops->consume(ex, req->head_len);
         exchange_fail(ex, 421, "this connection's certificate does not cover the host", 0,
                       TERM_CLIENT, PH_ROUTE);
         return;
@@ -251,7 +260,7 @@ void exchange_start(struct conn *c, const struct h1_request *req)
         return;
     const struct route *rt = route_table_lookup(w->routes, ex->host, ex->host_len);
     if (rt == NULL) {
-        c->in.off += (uint32_t)req->head_len;
+        ex->ops->consume(ex, req->head_len);
         exchange_fail(ex, 404, "no route for this host", 0, TERM_EDGE, PH_ROUTE);
         return;
     }
@@ -261,7 +270,7 @@ void exchange_start(struct conn *c, const struct h1_request *req)
     }
     ex->route_tag = rt->tag;
     int built = h1_build_request(ex, req);
-    c->in.off += (uint32_t)req->head_len; /* the head's spans are dead from here on */
+    ex->ops->consume(ex, req->head_len); /* the head's spans are dead from here on */
     if (built != 0) {
         exchange_fail(ex, 500, "out of memory", 0, TERM_EDGE, PH_HEAD);
         return;
@@ -277,18 +286,16 @@ void exchange_start(struct conn *c, const struct h1_request *req)
 
 void exchange_up_ready(struct exchange *ex, struct upconn *u)
 {
-    struct conn *c = ex->c;
-    struct worker *w = c->w;
+    struct worker *w = ex->c->w;
 
     ex->up = u;
     u->ex = ex;
     u->nreqs++;
     ex->t_connect = uv_now(&w->loop);
-    if ((ex->flags & EX_F_EXPECT) && !c->tx.busy) {
+    if ((ex->flags & EX_F_EXPECT) && !(client_state(ex) & CL_BUSY)) {
         /* RFC 9110 §10.1.1: we have somewhere to send the body, so ask for it. */
-        uv_buf_t b = uv_buf_init(continue_100, sizeof continue_100 - 1);
         ex->flags &= ~EX_F_EXPECT;
-        if (conn_send(c, &b, 1) < 0) {
+        if (ex->ops->interim(ex) < 0) {
             exchange_abort(ex, TERM_CLIENT, PH_BODY);
             return;
         }
@@ -308,37 +315,40 @@ void exchange_up_failed(struct exchange *ex, int status, int timed_out)
  * or the request is done. */
 static void exchange_pump_request(struct exchange *ex)
 {
-    struct conn *c = ex->c;
-    struct worker *w = c->w;
+    struct worker *w = ex->c->w;
 
     while (ex->up != NULL && ex->up->state == UP_LEASED && !ex->up->tx.busy &&
            !(ex->flags & EX_F_REQ_DONE)) {
         struct upconn *u = ex->up;
+        struct iobuf *in = ex->in;
         uv_buf_t iov[SENDQ_IOV];
         unsigned n = 0;
-        size_t used = 0;
+        size_t used = 0, avail = in->len - in->off;
 
         if (!(ex->flags & EX_F_REQ_SENT))
             iov[n++] = uv_buf_init(ex->uphead.p, ex->uphead.len);
-        int k = pump_fill(&ex->req, c->in.p + c->in.off, c->in.len - c->in.off, &used,
-                          iov + n, SENDQ_IOV - n);
+        int k = pump_fill(&ex->req, in->p + in->off, avail, &used, iov + n, SENDQ_IOV - n);
         if (k < 0) {
             exchange_fail(ex, 400, "malformed chunked body", 0, TERM_CLIENT, PH_BODY);
             return;
         }
         n += (unsigned)k;
+        unsigned st = client_state(ex);
+        /* A body of unknown length from an h2 client ends with its END_STREAM. */
+        if ((st & CL_EOF) && used == avail && !(ex->flags & EX_F_RELAY) && n < SENDQ_IOV)
+            n += (unsigned)pump_eof(&ex->req, iov + n);
         if (n == 0) {
-            iobuf_consume(&c->in, used); /* framing alone (a size line) was consumed */
-            if (c->flags & C_F_EOF) {
-                if (c->state == C_RELAY) /* the client ended the tunnel */
+            ex->ops->consume(ex, used); /* framing alone (a size line) was consumed */
+            if (st & CL_EOF) {
+                if (ex->flags & EX_F_RELAY) /* the client ended the tunnel */
                     exchange_abort(ex, TERM_NONE, PH_RELAY);
                 else
                     exchange_abort(ex, TERM_CLIENT, PH_BODY);
                 return;
             }
-            if (c->state != C_RELAY)
-                deadline_arm(&w->wheel, &c->dl, DL_CLIENT, w->cfg->timeouts.client_ms);
-            conn_rx_resume(c);
+            if (!(ex->flags & EX_F_RELAY))
+                deadline_arm(&w->wheel, ex->cdl, DL_CLIENT, w->cfg->timeouts.client_ms);
+            ex->ops->rx_resume(ex);
             return;
         }
         ex->req_used = used;
@@ -358,21 +368,20 @@ static void exchange_pump_request(struct exchange *ex)
 /* The write of ex->req_used client bytes (and maybe the head) finished. */
 void exchange_on_up_written(struct exchange *ex, int status)
 {
-    struct conn *c = ex->c;
-    struct worker *w = c->w;
+    struct worker *w = ex->c->w;
 
     if (status < 0) {
         exchange_on_up_eof(ex, status);
         return;
     }
-    iobuf_consume(&c->in, ex->req_used);
+    ex->ops->consume(ex, ex->req_used);
     ex->req_used = 0;
-    if (c->state == C_RELAY) {
-        deadline_arm(&w->wheel, &c->dl, DL_TUNNEL, w->cfg->timeouts.tunnel_ms);
+    if (ex->flags & EX_F_RELAY) {
+        deadline_arm(&w->wheel, ex->cdl, DL_TUNNEL, w->cfg->timeouts.tunnel_ms);
     } else if (ex->req.done && ex->req.ended) {
         ex->flags |= EX_F_REQ_DONE;
-        if (!c->tx.busy)
-            deadline_cancel(&w->wheel, &c->dl);
+        if (!(client_state(ex) & CL_BUSY))
+            deadline_cancel(&w->wheel, ex->cdl);
         if (!(ex->flags & EX_F_RESP_HEAD) && ex->up != NULL)
             deadline_arm(&w->wheel, &ex->up->dl, DL_UPSTREAM,
                          w->cfg->timeouts.upstream_response_ms);
@@ -383,29 +392,28 @@ void exchange_on_up_written(struct exchange *ex, int status)
 
 void exchange_on_client_data(struct exchange *ex)
 {
-    struct conn *c = ex->c;
+    struct worker *w = ex->c->w;
 
-    if (c->state == C_RELAY) {
-        deadline_arm(&c->w->wheel, &c->dl, DL_TUNNEL, c->w->cfg->timeouts.tunnel_ms);
+    if (ex->flags & EX_F_RELAY) {
+        deadline_arm(&w->wheel, ex->cdl, DL_TUNNEL, w->cfg->timeouts.tunnel_ms);
         exchange_pump_request(ex);
         return;
     }
     if (!(ex->flags & EX_F_REQ_DONE)) {
         exchange_pump_request(ex);
     }
-    if (c->in.len == c->in.cap)
-        conn_rx_pause(c); /* pipelined bytes wait for this exchange to end */
+    if (ex->ops->h1 && ex->in->len == ex->in->cap)
+        ex->ops->rx_pause(ex); /* pipelined bytes wait for this exchange to end */
 }
 
 void exchange_on_client_eof(struct exchange *ex)
 {
-    struct conn *c = ex->c;
-
-    c->flags |= C_F_WANT_CLOSE;
+    if (ex->ops->h1)
+        ex->c->flags |= C_F_WANT_CLOSE;
     /* In a relay the pump forwards what is still buffered, then ends the tunnel.
      * Half-close after a complete request is legal: answer, then close. A body still
-     * missing is found by the request pump, which then aborts. */
-    if (c->state == C_RELAY || !(ex->flags & EX_F_REQ_DONE))
+     * missing is found by the request pump, which then aborts (h1) or ends it (h2). */
+    if ((ex->flags & EX_F_RELAY) || !(ex->flags & EX_F_REQ_DONE))
         exchange_pump_request(ex);
 }
 
@@ -413,15 +421,14 @@ void exchange_on_client_eof(struct exchange *ex)
 
 static void exchange_start_relay(struct exchange *ex)
 {
-    struct conn *c = ex->c;
-    c->state = C_RELAY;
-    c->flags |= C_F_WANT_CLOSE; /* the connection ends with the tunnel */
-    ex->flags |= EX_F_REQ_SENT | EX_F_UP_NOREUSE;
+    struct worker *w = ex->c->w;
+    ex->ops->relay(ex);
+    ex->flags |= EX_F_RELAY | EX_F_REQ_SENT | EX_F_UP_NOREUSE;
     ex->flags &= ~EX_F_REQ_DONE;
     pump_init(&ex->req, H1_BODY_UNTIL_CLOSE, 0, 0);
     pump_init(&ex->resp, H1_BODY_UNTIL_CLOSE, 0, 0);
-    deadline_cancel(&c->w->wheel, &ex->up->dl);
-    deadline_arm(&c->w->wheel, &c->dl, DL_TUNNEL, c->w->cfg->timeouts.tunnel_ms);
+    deadline_cancel(&w->wheel, &ex->up->dl);
+    deadline_arm(&w->wheel, ex->cdl, DL_TUNNEL, w->cfg->timeouts.tunnel_ms);
 }
 
 /* Parses the response head once complete; 1 when parsed, 0 when waiting, -1 when failed. */
@@ -472,10 +479,12 @@ static int exchange_response_head(struct exchange *ex)
         if ((resp.flags & H1_F_CONN_CLOSE) || resp.body == H1_BODY_UNTIL_CLOSE)
             ex->flags |= EX_F_UP_NOREUSE;
         int unframed = resp.body == H1_BODY_CHUNKED || resp.body == H1_BODY_UNTIL_CLOSE;
-        if (unframed && ex->minor == 0)
+        if (unframed && ex->minor == 0 && ex->ops->h1)
             ex->c->flags |= C_F_WANT_CLOSE; /* HTTP/1.0 client: the close delimits */
-        pump_init(&ex->resp, resp.body, resp.content_length, unframed && ex->minor == 1);
-        if (h1_build_response(ex, &resp) != 0) {
+        /* HTTP/2 frames the body itself: payload only, no chunked framing. */
+        pump_init(&ex->resp, resp.body, resp.content_length,
+                  unframed && ex->minor == 1 && ex->ops->h1);
+        if (ex->ops->head(ex, &resp) != 0) {
             exchange_fail(ex, 502, "response head too large", 0, TERM_EDGE, PH_RESP_HEAD);
             return -1;
         }
@@ -488,15 +497,17 @@ static int exchange_response_head(struct exchange *ex)
 
 void exchange_on_up_data(struct exchange *ex)
 {
-    struct conn *c = ex->c;
+    struct worker *w = ex->c->w;
 
-    if (c->state == C_RELAY)
-        deadline_arm(&c->w->wheel, &c->dl, DL_TUNNEL, c->w->cfg->timeouts.tunnel_ms);
+    if (ex->flags & EX_F_RELAY)
+        deadline_arm(&w->wheel, ex->cdl, DL_TUNNEL, w->cfg->timeouts.tunnel_ms);
     if (!(ex->flags & EX_F_RESP_HEAD)) {
         if (exchange_response_head(ex) <= 0)
             return;
-        if (c->state == C_RELAY) /* client bytes that came with the upgrade request */
+        if (ex->flags & EX_F_RELAY) /* client bytes that came with the upgrade request */
             exchange_pump_request(ex);
+        if (ex->flags == 0)
+            return; /* the relay ended at once */
     }
     exchange_pump_response(ex);
 }
@@ -505,21 +516,21 @@ void exchange_on_up_data(struct exchange *ex)
  * input buffer. */
 static void exchange_pump_response(struct exchange *ex)
 {
-    struct conn *c = ex->c;
-    struct worker *w = c->w;
+    struct worker *w = ex->c->w;
 
-    while (!c->tx.busy && (ex->flags & EX_F_RESP_HEAD) && !(c->flags & C_F_CLOSED)) {
+    while ((ex->flags & EX_F_RESP_HEAD) && !(client_state(ex) & (CL_BUSY | CL_GONE))) {
         struct upconn *u = ex->up;
         uv_buf_t iov[SENDQ_IOV];
-        unsigned n = 0;
+        unsigned n = 0, flags = 0;
         size_t used = 0;
 
         if (!(ex->flags & EX_F_HEAD_OUT))
-            iov[n++] = uv_buf_init(ex->downhead.p, ex->downhead.len);
+            flags |= CL_SEND_HEAD;
         if (u != NULL) {
             size_t avail = u->in.len - u->in.off;
-            int k = pump_fill(&ex->resp, u->in.p + u->in.off, avail, &used, iov + n,
-                              SENDQ_IOV - n);
+            /* one iovec stays free for the h1 side's head */
+            int k = pump_fill(&ex->resp, u->in.p + u->in.off, avail, &used, iov,
+                              SENDQ_IOV - 1);
             if (k < 0) {
                 /* Before any byte went out this is still a clean 502; after, a cut. */
                 log_warn("upstream %s: malformed chunked body", w->slots[ex->slot]->name);
@@ -529,15 +540,22 @@ static void exchange_pump_response(struct exchange *ex)
                 return;
             }
             n += (unsigned)k;
-            if (u->eof && used == avail && n < SENDQ_IOV)
+            if (u->eof && used == avail && n < SENDQ_IOV - 1)
                 n += (unsigned)pump_eof(&ex->resp, iov + n);
             if (n == 0)
                 iobuf_consume(&u->in, used); /* framing alone was consumed */
         }
-        if (n == 0) {
-            if (ex->resp.done && ex->resp.ended) {
-                exchange_finish(ex);
-                return;
+        if (ex->resp.done && ex->resp.ended)
+            flags |= CL_SEND_END;
+        if (n == 0 && !(flags & CL_SEND_HEAD)) {
+            if (flags & CL_SEND_END) {
+                /* h1: the framing already ended it; h2: END_STREAM (or trailers) */
+                int r = ex->ops->send(ex, NULL, 0, CL_SEND_END);
+                if (r < 0)
+                    exchange_abort(ex, TERM_CLIENT, PH_RESP_BODY);
+                else if (r == 1)
+                    exchange_finish(ex);
+                return; /* r == 0: exchange_on_client_written() finishes */
             }
             if (u == NULL || u->eof) {
                 /* The upstream ended before the body did: cut, never complete it. */
@@ -549,14 +567,14 @@ static void exchange_pump_response(struct exchange *ex)
         }
         ex->resp_used = used;
         ex->flags |= EX_F_HEAD_OUT;
-        int r = conn_send(c, iov, n);
+        int r = ex->ops->send(ex, iov, n, flags);
         if (r < 0) {
             exchange_abort(ex, TERM_CLIENT, PH_RESP_BODY);
             return;
         }
         if (r == 0) {
-            if (c->state != C_RELAY)
-                deadline_arm(&w->wheel, &c->dl, DL_CLIENT, w->cfg->timeouts.client_ms);
+            if (!(ex->flags & EX_F_RELAY))
+                deadline_arm(&w->wheel, ex->cdl, DL_CLIENT, w->cfg->timeouts.client_ms);
             return;
         }
         exchange_on_client_written(ex, 0);
@@ -567,7 +585,6 @@ static void exchange_pump_response(struct exchange *ex)
 /* A write to the client finished (the response, an edge error page or a 100 Continue). */
 void exchange_on_client_written(struct exchange *ex, int status)
 {
-    struct conn *c = ex->c;
     struct upconn *u = ex->up;
 
     if (status < 0) {
@@ -585,8 +602,8 @@ void exchange_on_client_written(struct exchange *ex, int status)
     if (u != NULL)
         iobuf_consume(&u->in, ex->resp_used);
     ex->resp_used = 0;
-    if (c->state != C_RELAY && (ex->flags & EX_F_REQ_DONE))
-        deadline_cancel(&c->w->wheel, &c->dl);
+    if (!(ex->flags & EX_F_RELAY) && (ex->flags & EX_F_REQ_DONE))
+        deadline_cancel(&ex->c->w->wheel, ex->cdl);
     if (ex->resp.done && ex->resp.ended) {
         exchange_finish(ex);
         return;
@@ -596,14 +613,13 @@ void exchange_on_client_written(struct exchange *ex, int status)
 
 void exchange_on_up_eof(struct exchange *ex, int err)
 {
-    struct conn *c = ex->c;
-    struct worker *w = c->w;
+    struct worker *w = ex->c->w;
     struct upconn *u = ex->up;
 
     if (ex->flags & EX_F_RESP_HEAD) {
         /* Until-close bodies end here cleanly; anything else is truncated, which
          * exchange_pump_response() finds once the buffered bytes are out. */
-        if (!c->tx.busy)
+        if (!(client_state(ex) & CL_BUSY))
             exchange_pump_response(ex);
         return;
     }

@@ -109,6 +109,13 @@ int h1_chunked_next(struct h1_chunked *d, const char *in, size_t len, size_t *us
         if (d->state >= S_TR_START && d->state <= S_FINAL_LF &&
             ++d->trailer_bytes > (uint64_t)d->max_trailer + 2) /* + the final CRLF */
             return fail(d);
+        if (d->tr_buf != NULL && d->state >= S_TR_START && d->state <= S_TR_LF &&
+            !(d->state == S_TR_START && c == '\r')) {
+            if (d->tr_len < d->tr_cap)
+                d->tr_buf[d->tr_len++] = c;
+            else
+                d->tr_over = 1;
+        }
         i++;
         switch (d->state) {
         case S_SIZE:

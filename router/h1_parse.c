@@ -61,7 +61,7 @@ static const struct h1_limits default_limits = {8192, 65536, 100};
 
 /* ---- interning ------------------------------------------------------------------- */
 
-static enum h1_tok intern(const char *p, size_t n)
+enum h1_tok h1_intern(const char *p, size_t n)
 {
     switch (n) {
     case 2:
@@ -122,7 +122,7 @@ int h1_tok_is_hop_by_hop(enum h1_tok t)
     return (unsigned)t < TOK__COUNT && hop_by_hop[t];
 }
 
-static enum h1_method method_id(const char *p, size_t n)
+enum h1_method h1_method_id(const char *p, size_t n)
 {
 #define M(lit, id)                                                                                 \
     if (n == sizeof(lit) - 1 && memcmp(p, lit, n) == 0)                                            \
@@ -239,7 +239,7 @@ static int parse_fields(struct head *h, size_t pos)
         struct h1_field *f = &h->fields[h->nfields++];
         f->name = span_make(buf + pos, i - pos);
         f->value = span_trim(span_make(buf + vstart, cr - vstart));
-        f->tok = intern(buf + pos, i - pos);
+        f->tok = h1_intern(buf + pos, i - pos);
         f->drop = 0;
         pos = cr + 2;
     }
@@ -572,7 +572,7 @@ int h1_parse_request(const char *buf, size_t len, const struct h1_limits *lim,
         return fail_req(req, &h, -400);
     }
     req->method = span_make(buf, i);
-    req->method_id = method_id(buf, i);
+    req->method_id = h1_method_id(buf, i);
     size_t ts = ++i; /* exactly one SP */
     while (i < cr && IS(buf[i], C_TARGET))
         i++;

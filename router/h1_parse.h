@@ -50,6 +50,10 @@ enum h1_tok {
  * the framing fields itself. Returns 1 or 0. */
 int h1_tok_is_hop_by_hop(enum h1_tok t);
 
+/* The token of a field name (any case); TOK_OTHER for names without one. Shared with
+ * the HTTP/2 side, whose fields are not parsed from HTTP/1.1 bytes. */
+enum h1_tok h1_intern(const char *p, size_t n);
+
 struct h1_field {
     struct span name;  /* as received (case preserved), validated token */
     struct span value; /* OWS trimmed */
@@ -82,6 +86,9 @@ enum h1_method {
 #define H1_F_UPGRADE_WS 0x02u    /* GET with Connection: upgrade and Upgrade: websocket */
 #define H1_F_EXPECT_100 0x04u    /* Expect: 100-continue (HTTP/1.1 only) */
 #define H1_F_ABSOLUTE_FORM 0x08u /* target was absolute-form; path holds the origin-form */
+
+/* The method id of a method token (case-sensitive), H1_M_OTHER for other tokens. */
+enum h1_method h1_method_id(const char *p, size_t n);
 
 struct h1_request {
     struct span      method;
@@ -149,6 +156,11 @@ int h1_parse_response(const char *buf, size_t len, enum h1_method req_method,
  * validated and discarded (capped at 4 KiB per chunk line); trailers are validated and
  * discarded (capped by max_trailer bytes). */
 struct h1_chunked {
+    /* Optional capture of the trailer section's field lines ("name: value\r\n"...), for
+     * an HTTP/2 client; tr_over is set when they did not fit in tr_cap bytes. */
+    char    *tr_buf;
+    uint32_t tr_len, tr_cap;
+    uint8_t  tr_over;
     int      state;
     uint64_t remaining;  /* data bytes left in the current chunk */
     uint32_t line_bytes; /* bytes of the current size/extension/trailer line */

@@ -180,9 +180,7 @@ int h1_build_request(struct exchange *ex, const struct h1_request *req)
     return o.err ? -1 : 0;
 }
 
-/* The Strict-Transport-Security value the edge adds to this response, or NULL: only over
- * TLS, per host class (tls.hsts), and never over the upstream's own. */
-static const char *hsts_value(const struct exchange *ex, const struct h1_response *resp)
+const char *h1_hsts_value(const struct exchange *ex, const struct h1_response *resp)
 {
     const struct edge_config *cfg = ex->c->w->cfg;
     if (ex->c->tls == NULL || resp->status == 101)
@@ -199,7 +197,7 @@ int h1_build_response(struct exchange *ex, const struct h1_response *resp)
 {
     struct conn *c = ex->c;
     int has_reqid = 0;
-    const char *hsts = hsts_value(ex, resp);
+    const char *hsts = h1_hsts_value(ex, resp);
     size_t need = head_room(resp->fields, resp->nfields, resp->reason.len + 256 + sizeof ex->reqid +
                                                           (hsts ? strlen(hsts) + 32 : 0));
     ex->downhead.len = ex->downhead.off = 0;

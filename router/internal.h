@@ -72,6 +72,7 @@ enum conn_state {
     C_BUSY,      /* an exchange runs */
     C_RELAY,     /* upgraded: raw bytes both ways */
     C_CLOSING,   /* error answered; lingering before close */
+    C_H2,        /* HTTP/2: h2_conn.c owns the connection (c->h2) */
 };
 
 #define C_F_WANT_CLOSE 0x01u /* close after the current response */
@@ -93,6 +94,7 @@ enum conn_state {
 #define EX_F_UP_NOREUSE 0x0800u /* the upstream connection cannot carry another request */
 #define EX_F_HAS_BODY   0x1000u /* the request has body bytes to forward */
 #define EX_F_CANNED     0x2000u /* the response is the edge's own */
+#define EX_F_RELAY      0x4000u /* upgraded (101): raw bytes both ways */
 
 enum term_side { TERM_NONE, TERM_CLIENT, TERM_UPSTREAM, TERM_EDGE };
 enum term_phase { PH_HEAD, PH_BODY, PH_ROUTE, PH_CONNECT, PH_RESP_HEAD, PH_RESP_BODY, PH_RELAY };
@@ -102,9 +104,52 @@ struct conn;
 struct worker;
 struct tls_conn;
 struct tls_server;
+struct exchange;
+struct h2_conn;
+struct h2_worker;
+
+/*
+ * The client side of an exchange: an HTTP/1.1 connection (h1_client.c) or an HTTP/2
+ * stream (h2_stream.c). exchange.c routes, retries, talks to upstreams and decides
+ * errors once; these calls are all it knows of the client.
+ *
+ * Sends follow conn_send's contract: 1 done at once, 0 queued (exchange_on_client_written
+ * runs once later), or a negative error; at most one send in flight (CL_BUSY). Body
+ * iovecs point into the upstream's input buffer and stay valid until the send completes.
+ */
+#define CL_EOF  0x1u /* the client will send no more request bytes (FIN, END_STREAM) */
+#define CL_BUSY 0x2u /* a send is in flight */
+#define CL_GONE 0x4u /* the client side is closed: nothing more can be sent */
+
+#define CL_SEND_HEAD 0x1u /* the response head (ops->head) goes out first */
+#define CL_SEND_END  0x2u /* these are the last body bytes: end the response */
+
+struct client_ops {
+    uint8_t h1; /* the client reads HTTP/1.1 bytes: the edge writes framing and heads */
+    unsigned (*state)(const struct exchange *ex); /* CL_* */
+    /* Prepares the response head from the parsed upstream head (spans valid only during
+     * the call). Returns 0 or -1 (too large). */
+    int  (*head)(struct exchange *ex, const struct h1_response *resp);
+    int  (*send)(struct exchange *ex, const uv_buf_t *iov, unsigned n, unsigned flags);
+    /* The edge's own response (no response byte went out yet): status, Content-Type
+     * ctype, Location when location.len > 0, Retry-After when retry_after > 0, body (not
+     * sent for HEAD; copied, so it may live on the caller's stack). Same returns as send. */
+    int  (*answer)(struct exchange *ex, int status, const char *ctype, struct span location,
+                   struct span body, uint32_t retry_after);
+    /* 100 Continue: same returns as send. */
+    int  (*interim)(struct exchange *ex);
+    /* n bytes of ex->in were written upstream (or are dead): release them. */
+    void (*consume)(struct exchange *ex, size_t n);
+    void (*rx_pause)(struct exchange *ex);
+    void (*rx_resume)(struct exchange *ex);
+    void (*relay)(struct exchange *ex);  /* a 101 turned the exchange into a tunnel */
+    /* The response is complete (or canned and sent); unread: request body left unread. */
+    void (*done)(struct exchange *ex, int unread);
+    /* Abort: cut the client side; pending sends are dropped, never completed. */
+    void (*close)(struct exchange *ex, enum term_side side);
+};
 
 struct exchange {
-    struct conn   *c;
     struct upconn *up;          /* leased, or connecting for us */
     uint32_t       flags;       /* EX_F_* */
     uint32_t       slot;        /* target slot of up */
@@ -130,6 +175,11 @@ struct exchange {
     /* Kept across exchanges (everything above is zeroed when one starts). */
     struct iobuf   uphead;      /* rebuilt request head */
     struct iobuf   downhead;    /* rebuilt response head */
+    /* The client side, bound once (h1_client_bind, h2 stream setup). */
+    struct conn             *c;   /* the client connection (the h2 stream's connection) */
+    const struct client_ops *ops;
+    struct iobuf            *in;  /* request body bytes from the client */
+    struct deadline         *cdl; /* the client-side deadline */
 };
 
 struct conn {
@@ -145,6 +195,7 @@ struct conn {
     struct tls_conn *tls;           /* NULL: plaintext (owned; tls.h) */
     uint8_t          trusted;       /* peer is a trusted proxy */
     char             peer_ip[INET6_ADDRSTRLEN];
+    struct h2_conn  *h2;            /* C_H2: the HTTP/2 session (h2.h) */
     struct exchange  ex;
 };
 
@@ -229,6 +280,7 @@ struct worker {
     int                           stopping;
     int                           started;   /* its thread was created */
     uint64_t                      cut_seen;  /* router cut_seq already applied */
+    struct h2_worker             *h2;        /* HTTP/2 per-worker state, made on first use */
     struct worker_stats           stats;
 };
 
@@ -246,6 +298,8 @@ void conn_rx_pause(struct conn *c);
 void conn_rx_resume(struct conn *c);
 void conn_exchange_done(struct conn *c);
 void conn_reject(struct conn *c, int status, const char *why);
+/* Sends FIN, discards what the client still sends until its EOF or DL_LINGER, closes. */
+void conn_linger(struct conn *c);
 void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 /* The byte stream below the HTTP code (plaintext, or tls_conn.c) reports: n plaintext
  * bytes were appended to c->in; the client's stream ended; it failed (a TLS error). */
@@ -282,8 +336,16 @@ int pump_fill(struct pump *p, const char *src, size_t len, size_t *used, uv_buf_
 /* The input ended with EOF (UNTIL_CLOSE bodies): returns the terminator iov count (0/1). */
 int pump_eof(struct pump *p, uv_buf_t *iov);
 
+/* h1_client.c */
+extern const struct client_ops h1_client_ops;
+void h1_client_bind(struct conn *c);
+
 /* exchange.c */
-void exchange_start(struct conn *c, const struct h1_request *req);
+/* ex is bound to its client side (ex->c, ops, in, cdl). The request's spans are read
+ * during the call only. */
+void exchange_start(struct exchange *ex, const struct h1_request *req);
+/* The edge answers status for a request it refuses before routing (no upstream). */
+void exchange_reject(struct exchange *ex, int status, const char *detail);
 void exchange_on_client_data(struct exchange *ex);
 void exchange_on_client_eof(struct exchange *ex);
 void exchange_abort(struct exchange *ex, enum term_side side, enum term_phase phase);
@@ -335,6 +397,9 @@ int h1_build_answer(struct exchange *ex, int status, const char *ctype, struct s
 /* The same with the edge's plain-text error page for status. */
 int h1_build_error(struct exchange *ex, int status, const char *detail, uint32_t retry_after,
                    int close);
+/* The Strict-Transport-Security value the edge adds to a response to ex (over TLS, per
+ * host class, when the upstream sent none), or NULL. */
+const char *h1_hsts_value(const struct exchange *ex, const struct h1_response *resp);
 
 /* stats.c */
 void stats_exchange(struct worker *w, const struct exchange *ex);

@@ -52,7 +52,7 @@ int port80_challenge(struct exchange *ex, const struct h1_request *req)
     const char *ka = worker_http01_lookup(c->w, token, tlen);
     if (ka == NULL && c->w->cfg->http_mode != HTTP_MODE_REDIRECT)
         return 0;
-    c->in.off += (uint32_t)req->head_len;
+    ex->ops->consume(ex, req->head_len);
     if (ka == NULL)
         exchange_answer(ex, 404, "text/plain; charset=utf-8", SPAN_NULL,
                         SPAN_LIT("404 Not Found: unknown ACME challenge token\n"));
@@ -85,7 +85,7 @@ void port80_redirect(struct exchange *ex, const struct h1_request *req)
         memcpy(loc, head, (size_t)n);
         memcpy(loc + n, path.ptr, path.len);
     }
-    c->in.off += (uint32_t)req->head_len; /* path points into c->in: copied above */
+    ex->ops->consume(ex, req->head_len); /* path points into the request: copied above */
     if (loc == NULL) {
         exchange_answer(ex, 500, "text/plain; charset=utf-8", SPAN_NULL,
                         SPAN_LIT("500 Internal Server Error: out of memory\n"));

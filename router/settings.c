@@ -239,6 +239,11 @@ static int parse_session_tickets(struct cfg_ctx *ctx, const struct cfg_node *v, 
     return parse_bool(ctx, v, &((EC *)base)->tls.session_tickets);
 }
 
+static int parse_tls_http2(struct cfg_ctx *ctx, const struct cfg_node *v, void *base)
+{
+    return parse_bool(ctx, v, &((EC *)base)->tls.http2);
+}
+
 /* An HSTS header value ("max-age=N[; includeSubDomains][; preload]"), or "off". The value
  * goes into response heads as it is, so only visible ASCII and spaces are taken. */
 static int read_hsts(struct cfg_ctx *ctx, const struct cfg_node *v, char **out)
@@ -292,6 +297,7 @@ static const struct cfg_key tls_keys[] = {
     CFG_FUNC("default_cert", parse_default_cert),
     CFG_FUNC("default_key", parse_default_key),
     CFG_FUNC("session_tickets", parse_session_tickets),
+    CFG_FUNC("http2", parse_tls_http2),
     CFG_MS("ticket_key_rotation", EC, tls.ticket_rotation_ms, 60000, 7 * MS_DAY, 12 * 3600000),
     CFG_SECTION("hsts", hsts_keys),
     CFG_END,
@@ -689,6 +695,7 @@ void edge_config_defaults(struct edge_config *c)
     c->workers = 0;
     cfg_keys_defaults(tls_keys, c);
     c->tls.session_tickets = 1;
+    c->tls.http2 = 1;
     c->tls.hsts_generated = xstrdup("max-age=31536000");
     c->log.error = xstrdup("-");
     c->log.level = LOG_INFO;

@@ -100,6 +100,7 @@ struct edge_config {
                                         outside certs_dir (NULL: none) */
         char    *default_key;
         int      session_tickets;    /* tls.session_tickets, default on */
+        int      http2;              /* tls.http2: offer h2 in ALPN, default on */
         uint32_t ticket_rotation_ms; /* tls.ticket_key_rotation, default 12h */
         char    *hsts_generated;     /* Strict-Transport-Security value for hosts under
                                         domain; NULL when "off" */

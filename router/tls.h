@@ -52,8 +52,9 @@ SSL *tls_server_ssl_new(struct tls_server *s, struct conn *c, int tickets);
 
 /* --- tls_conn.c ------------------------------------------------------------------------ */
 
-/* Makes c a TLS connection (server side). Returns 0 or -ENOMEM. */
-int  tls_conn_attach(struct conn *c, struct tls_server *s, int tickets);
+/* Makes c a TLS connection (server side); http2: offer "h2" in ALPN (before http/1.1).
+ * Returns 0 or -ENOMEM. */
+int  tls_conn_attach(struct conn *c, struct tls_server *s, int tickets, int http2);
 /* Frees the TLS state (from the handle's close callback: no write is in flight). */
 void tls_conn_free(struct conn *c);
 /* libuv alloc/read for the ciphertext side. */

@@ -27,10 +27,15 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "certs/tls_settings.h"
 #include "router/base/hostname.h"
 #include "router/base/log.h"
+#include "router/h2.h"
 #include "router/internal.h"
 #include "router/tls.h"
+
+/* ALPN, in our preference order (certs/tls_settings.h's format). */
+static const unsigned char alpn_h2_http11[] = "\x02h2\x08http/1.1";
 
 #define TLS_RECORD      16384                      /* TLS maximum plaintext per record */
 #define TLS_RECORD_ROOM (TLS_RECORD + 256)         /* a record with header, tag, padding */
@@ -180,7 +185,7 @@ static void bio_method_init(void)
 
 /* --- lifecycle -------------------------------------------------------------------------- */
 
-int tls_conn_attach(struct conn *c, struct tls_server *s, int tickets)
+int tls_conn_attach(struct conn *c, struct tls_server *s, int tickets, int http2)
 {
     pthread_once(&bio_once, bio_method_init);
     struct tls_conn *t = calloc(1, sizeof(*t));
@@ -194,6 +199,11 @@ int tls_conn_attach(struct conn *c, struct tls_server *s, int tickets)
         goto fail;
     BIO_set_data(bio, c);
     SSL_set_bio(t->ssl, bio, bio); /* the SSL owns the BIO (one reference, both sides) */
+    if (http2 && tls_set_alpn(t->ssl, alpn_h2_http11) != 0) {
+        bio = NULL; /* freed with the SSL */
+        SSL_free(t->ssl);
+        goto fail;
+    }
     return 0;
 fail:
     BIO_free(bio);
@@ -428,7 +438,15 @@ static void tls_fail(struct conn *c, const char *what)
 static void tls_handshake_done(struct conn *c)
 {
     struct worker *w = c->w;
+    const unsigned char *proto = NULL;
+    unsigned len = 0;
+
     c->tls->handshaken = 1;
+    SSL_get0_alpn_selected(c->tls->ssl, &proto, &len);
+    if (len == 2 && memcmp(proto, "h2", 2) == 0) {
+        h2_conn_start(c); /* the connection is the HTTP/2 session's from here on */
+        return;
+    }
     /* From here on the first request head has timeouts.header, as on plain HTTP. */
     deadline_arm(&w->wheel, &c->dl, DL_HEADER, w->cfg->timeouts.header_ms);
 }

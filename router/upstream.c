@@ -101,7 +101,7 @@ void upstream_rx_resume(struct upconn *u)
     if (!u->reading && !u->eof && u->state != UP_CLOSED) {
         u->reading = 1;
         uv_read_start((uv_stream_t *)&u->tcp, upstream_alloc, upstream_on_read);
-        if (u->state == UP_LEASED && u->ex != NULL && u->ex->c->state != C_RELAY)
+        if (u->state == UP_LEASED && u->ex != NULL && !(u->ex->flags & EX_F_RELAY))
             deadline_arm(&u->w->wheel, &u->dl, DL_UPSTREAM,
                          u->w->cfg->timeouts.upstream_response_ms);
     }
@@ -133,7 +133,7 @@ static void upstream_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     u->in.len += (uint32_t)n;
-    if (u->ex->c->state != C_RELAY)
+    if (!(u->ex->flags & EX_F_RELAY))
         deadline_arm(&w->wheel, &u->dl, DL_UPSTREAM, w->cfg->timeouts.upstream_response_ms);
     exchange_on_up_data(u->ex);
     /* u may be idle, closed or leased again by now: touch nothing. */

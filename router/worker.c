@@ -26,6 +26,7 @@
 #include "certs/cert_store.h"
 #include "router/base/epoch.h"
 #include "router/base/log.h"
+#include "router/h2.h"
 #include "router/internal.h"
 #include "router/route_table.h"
 #include "router/tls.h"
@@ -275,6 +276,8 @@ static void worker_cut_tagged(struct worker *w)
             struct conn *c = container_of(it, struct conn, link);
             if ((c->state == C_BUSY || c->state == C_RELAY) && c->ex.route_tag == tag)
                 exchange_abort(&c->ex, TERM_EDGE, PH_BODY);
+            else if (c->state == C_H2)
+                h2_conn_cut_tagged(c, tag);
         }
     }
 }
@@ -568,6 +571,7 @@ void router_join(struct router *r)
         free(w->tls_scratch);
         while (w->ntls_out_free > 0)
             free(w->tls_out_free[--w->ntls_out_free]);
+        h2_worker_free(w);
         bufpool_destroy(&w->pool);
         access_log_free(w->alog);
     }

@@ -373,6 +373,7 @@ static void test_https_is_off_without_tls_and_on_with_it(void **state)
     assert_int_equal(c.http_mode, HTTP_MODE_PROXY);
     assert_string_equal(c.tls.certs_dir, "./state/certs");
     assert_int_equal(c.tls.session_tickets, 1);
+    assert_int_equal(c.tls.http2, 1);
     assert_int_equal(c.tls.ticket_rotation_ms, 12 * 3600 * 1000);
     assert_string_equal(c.tls.hsts_generated, "max-age=31536000");
     assert_null(c.tls.hsts_custom);
@@ -386,7 +387,7 @@ static void test_https_is_off_without_tls_and_on_with_it(void **state)
     edge_config_free(&c);
 
     assert_int_equal(load("listen: {https: \"127.0.0.1:9443\"}\nhttp_mode: proxy\n"
-                          "tls: {certs_dir: /etc/certs, session_tickets: false,\n"
+                          "tls: {certs_dir: /etc/certs, session_tickets: false, http2: off,\n"
                           "      ticket_key_rotation: 1h, default_cert: d.crt, default_key: d.key,\n"
                           "      hsts: {generated: off, custom: \"max-age=60; includeSubDomains\"}}\n",
                           &c), 0);
@@ -395,6 +396,7 @@ static void test_https_is_off_without_tls_and_on_with_it(void **state)
     assert_int_equal(c.http_mode, HTTP_MODE_PROXY);
     assert_string_equal(c.tls.certs_dir, "/etc/certs");
     assert_int_equal(c.tls.session_tickets, 0);
+    assert_int_equal(c.tls.http2, 0);
     assert_int_equal(c.tls.ticket_rotation_ms, 3600 * 1000);
     assert_string_equal(c.tls.default_cert, "d.crt");
     assert_string_equal(c.tls.default_key, "d.key");
