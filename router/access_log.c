@@ -160,10 +160,12 @@ void access_log_exchange(struct worker *w, const struct exchange *ex)
     long long header_ms = ex->t_header ? (long long)(ex->t_header - ex->t_start) : -1;
     int n = snprintf(l->buf + l->len, ALOG_BUF - l->len,
                      "{\"time\":\"%s.%03dZ\",\"worker\":%u,\"client\":\"%s\",\"host\":\"%.*s\","
+                     "\"proto\":\"%s\",\"tls\":%s,"
                      "\"method\":\"%.*s\",\"path\":\"%.*s\",\"status\":%u,\"bytes\":%llu,"
                      "\"duration_ms\":%llu,\"upstream\":%s,\"upstream_connect_ms\":%lld,"
                      "\"upstream_header_ms\":%lld,\"request_id\":\"%s\",\"term\":\"%s\"}\n",
                      l->ts, (int)(tv.tv_usec / 1000), w->id, ex->c->peer_ip, (int)hl, host,
+                     ex->ops->h1 ? "HTTP/1.1" : "HTTP/2", ex->c->tls ? "true" : "false",
                      (int)ml, method, (int)pl, path, ex->status,
                      (unsigned long long)ex->resp.moved,
                      (unsigned long long)(now - ex->t_start), upq, connect_ms, header_ms,

@@ -169,14 +169,16 @@ def access_log(a, tmp):
         lines = edge.access_lines()
         c.check(all("_raw" not in e for e in lines), "every access log line is JSON", lines[:3])
         ok = [e for e in lines if e.get("request_id") == "acc-test-1"]
-        keys = {"time", "host", "method", "path", "status", "bytes", "duration_ms", "upstream",
-                "upstream_connect_ms", "upstream_header_ms", "request_id", "term"}
+        keys = {"time", "host", "proto", "tls", "method", "path", "status", "bytes",
+                "duration_ms", "upstream", "upstream_connect_ms", "upstream_header_ms",
+                "request_id", "term"}
         if c.check(len(ok) == 1, "one access line for the request", lines):
             e = ok[0]
             c.check(keys <= set(e), "access line has every key", sorted(keys - set(e)))
             c.check(e.get("status") == 200 and e.get("bytes") == 1234 and e.get("method") == "GET"
                     and e.get("host") == E.HOST_A and str(e.get("path", "")).startswith("/bytes")
-                    and e.get("upstream") == E.target(a) and e.get("term") == "ok",
+                    and e.get("upstream") == E.target(a) and e.get("term") == "ok"
+                    and e.get("proto") == "HTTP/1.1" and e.get("tls") is False,
                     "access line values", e)
             c.check(isinstance(e.get("duration_ms"), (int, float)), "duration_ms is a number", e)
         nf = [e for e in lines if e.get("request_id") == "acc-test-2"]
