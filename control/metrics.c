@@ -52,6 +52,17 @@ int metrics_render(struct router *r, struct model *m, char **text, size_t *len)
                "# TYPE hostess_connections_open gauge\n"
                "hostess_connections_open %llu\n",
             (unsigned long long)s.connections_accepted, (unsigned long long)s.connections_open);
+    fprintf(f, "# HELP hostess_tls_handshakes_total TLS handshakes, by result.\n"
+               "# TYPE hostess_tls_handshakes_total counter\n"
+               "hostess_tls_handshakes_total{result=\"full\"} %llu\n"
+               "hostess_tls_handshakes_total{result=\"resumed\"} %llu\n"
+               "hostess_tls_handshakes_total{result=\"failed\"} %llu\n"
+               "# HELP hostess_http2_requests_total Requests that came as HTTP/2 streams.\n"
+               "# TYPE hostess_http2_requests_total counter\n"
+               "hostess_http2_requests_total %llu\n",
+            (unsigned long long)(s.tls_handshakes - s.tls_resumed),
+            (unsigned long long)s.tls_resumed, (unsigned long long)s.tls_failed,
+            (unsigned long long)s.h2_requests);
     fprintf(f, "# HELP hostess_routes Hostnames in the route table (API and config file).\n"
                "# TYPE hostess_routes gauge\n"
                "hostess_routes %zu\n"

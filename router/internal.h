@@ -240,6 +240,7 @@ struct access_log;
 /* Written by the owning worker only; see stats.c. */
 struct worker_stats {
     _Atomic uint64_t requests, upstream_errors, latency_sum_ms, accepted, open;
+    _Atomic uint64_t tls_handshakes, tls_resumed, tls_failed, h2_requests;
     _Atomic uint64_t status[6];
     _Atomic uint64_t latency[ROUTER_LATENCY_BUCKETS];
 };
@@ -404,6 +405,8 @@ const char *h1_hsts_value(const struct exchange *ex, const struct h1_response *r
 /* stats.c */
 void stats_exchange(struct worker *w, const struct exchange *ex);
 void stats_conn(struct worker *w, int opened);
+/* A TLS handshake ended: ok (resumed: by ticket), or failed. */
+void stats_tls(struct worker *w, int ok, int resumed);
 void stats_sum(const struct worker *w, unsigned n, struct router_stats *out);
 
 /* access_log.c */

@@ -64,6 +64,10 @@ struct router_stats {
     uint64_t latency_sum_ms;
     uint64_t connections_accepted;
     uint64_t connections_open;
+    uint64_t tls_handshakes;   /* completed (tls_resumed of them by session ticket) */
+    uint64_t tls_resumed;
+    uint64_t tls_failed;       /* handshakes that failed (alerts, timeouts not included) */
+    uint64_t h2_requests;      /* of requests: those that came as HTTP/2 streams */
 };
 /* Any thread. */
 void router_stats(struct router *r, struct router_stats *out);

@@ -27,6 +27,8 @@ void stats_exchange(struct worker *w, const struct exchange *ex)
     while (b < ROUTER_LATENCY_BUCKETS - 1 && ms > router_latency_bounds_ms[b])
         b++;
     bump(&s->requests, 1);
+    if (!ex->ops->h1)
+        bump(&s->h2_requests, 1);
     bump(&s->status[ex->status >= 100 && ex->status < 600 ? ex->status / 100 : 0], 1);
     if (ex->term_side == TERM_UPSTREAM)
         bump(&s->upstream_errors, 1);
@@ -41,6 +43,13 @@ void stats_conn(struct worker *w, int opened)
     atomic_store_explicit(&w->stats.open, w->nconns, memory_order_relaxed);
 }
 
+void stats_tls(struct worker *w, int ok, int resumed)
+{
+    bump(ok ? &w->stats.tls_handshakes : &w->stats.tls_failed, 1);
+    if (ok && resumed)
+        bump(&w->stats.tls_resumed, 1);
+}
+
 void stats_sum(const struct worker *w, unsigned n, struct router_stats *out)
 {
     memset(out, 0, sizeof(*out));
@@ -52,6 +61,10 @@ void stats_sum(const struct worker *w, unsigned n, struct router_stats *out)
         out->latency_sum_ms += LOAD(latency_sum_ms);
         out->connections_accepted += LOAD(accepted);
         out->connections_open += LOAD(open);
+        out->tls_handshakes += LOAD(tls_handshakes);
+        out->tls_resumed += LOAD(tls_resumed);
+        out->tls_failed += LOAD(tls_failed);
+        out->h2_requests += LOAD(h2_requests);
         for (unsigned k = 0; k < 6; k++)
             out->status[k] += LOAD(status[k]);
         for (unsigned k = 0; k < ROUTER_LATENCY_BUCKETS; k++)

@@ -442,6 +442,7 @@ static void tls_handshake_done(struct conn *c)
     unsigned len = 0;
 
     c->tls->handshaken = 1;
+    stats_tls(w, 1, SSL_session_reused(c->tls->ssl));
     SSL_get0_alpn_selected(c->tls->ssl, &proto, &len);
     if (len == 2 && memcmp(proto, "h2", 2) == 0) {
         h2_conn_start(c); /* the connection is the HTTP/2 session's from here on */
@@ -474,6 +475,7 @@ static void tls_pump(struct conn *c)
                 return; /* tls_on_written() resumes */
             if (e == SSL_ERROR_WANT_READ && !t->eof)
                 break;
+            stats_tls(w, 0, 0);
             tls_fail(c, "handshake");
             return;
         }

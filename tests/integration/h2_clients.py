@@ -86,6 +86,23 @@ def over_tls(edge, certs):
             "h2 without SNI for a generated host: 421 on every stream", out[:900])
 
 
+def metrics(edge):
+    """GET /metrics: the TLS handshake and HTTP/2 request counters move."""
+    s = E.s_client(edge.https_port, E.HOST_A, args=["-tls1_1"])
+    c.check(not s.handshake, "a TLS 1.1 handshake fails", s)
+    r = E.curl(edge.control_port, "/metrics", host=None,
+               args=["-H", "Authorization: Bearer " + edge.token()])
+    text = r.body.decode() if isinstance(r.body, bytes) else str(r.body)
+    vals = dict(re.findall(r'^(hostess_(?:tls_handshakes_total\{result="\w+"\}|'
+                           r'http2_requests_total)) (\d+)$', text, re.M))
+    c.check(int(vals.get('hostess_tls_handshakes_total{result="full"}', 0)) > 0,
+            "metrics: full TLS handshakes counted", vals)
+    c.check(int(vals.get('hostess_tls_handshakes_total{result="failed"}', 0)) >= 1,
+            "metrics: the failed handshake counted", vals)
+    c.check(int(vals.get("hostess_http2_requests_total", 0)) >= 8000,
+            "metrics: HTTP/2 requests counted (h2c and over TLS)", vals)
+
+
 def main():
     E.require_edge()
     with E.TempDir() as tmp, E.Backend("a") as be:
@@ -99,6 +116,7 @@ def main():
             c.section("nghttp", nghttp, edge)
             c.section("h2load", h2load, edge)
             c.section("over TLS", over_tls, edge, certs)
+            c.section("metrics", metrics, edge)
             c.check(edge.alive(), "edge still running")
     return c.summary()
 
