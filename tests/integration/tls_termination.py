@@ -395,6 +395,75 @@ def handshake_timeout(a, certs):
         stop_clean(edge, "handshake-timeout edge")
 
 
+def timeouts_after_handshake(a, certs):
+    """Once TLS is up, the HTTP timeouts hold as on plain HTTP: a head that stops half-way
+    gets 408 and close; an idle kept-alive TLS connection is closed."""
+    cfg = E.edge_config(routes(a, a), domain=DOMAIN, tls={"certs_dir": certs.certs_dir},
+                        timeouts={"handshake": "10s", "header": "1s", "idle": "1s"})
+    with E.Edge(cfg) as edge:
+        ctx = E.tls_context(certs.ca)
+        try:
+            with E.Client(edge.https_port, tls=ctx, sni=E.HOST_A, timeout=10) as cl:
+                cl.send(b"GET /health HTTP/1.1\r\nHost: " + E.HOST_A.encode() + b"\r\nX-Half: ")
+                r = cl.read_response(timeout=8)
+                closed = cl.closed_by_peer(5)
+            c.check(r.status == 408 and closed,
+                    "TLS: a head left half-sent -> 408 and close (header 1s, bounded wait)",
+                    (r.status, closed))
+        except (OSError, ssl.SSLError) as e:
+            c.check(False, "TLS: half-sent head -> 408", repr(e))
+        try:
+            with E.Client(edge.https_port, tls=ctx, sni=E.HOST_A, timeout=10) as cl:
+                r = cl.request("GET", "/health", E.HOST_A)
+                closed = cl.closed_by_peer(8)
+            c.check(r.status == 200 and closed,
+                    "TLS: an idle kept-alive connection is closed (idle 1s, bounded wait)",
+                    (r.status, closed))
+        except (OSError, ssl.SSLError) as e:
+            c.check(False, "TLS: idle keep-alive closed", repr(e))
+        stop_clean(edge, "timeouts edge")
+
+
+def port_443(a, certs):
+    """With the HTTPS listener on port 443 the redirect omits the port. Needs 127.0.0.1:443
+    free (checked; said so when it is not)."""
+    try:
+        probe = socket.socket()
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", 443))
+        probe.close()
+    except OSError as e:
+        E.log("    127.0.0.1:443 is not free (%s): the :443 case is not checked" % e)
+        return
+    cfg = E.edge_config(routes(a, a), domain=DOMAIN, tls={"certs_dir": certs.certs_dir},
+                        listen={"https": "127.0.0.1:443"})
+    with E.Edge(cfg) as edge:
+        r = E.http(edge.port, "GET", "/p?q=1", E.HOST_A + ":%d" % edge.port)
+        c.check(r.status == 308 and r.header("location") == "https://%s/p?q=1" % E.HOST_A,
+                "HTTPS on port 443: Location https://HOST/path?query without a port",
+                (r.status, r.header("location")))
+        r = E.curl(443, "/health", host=E.HOST_A, cacert=certs.ca, args=["--http1.1"])
+        c.check(r.status == 200, "HTTPS on 127.0.0.1:443 serves", r)
+        stop_clean(edge, "port-443 edge")
+
+
+def sni_oddities(edge, certs, info):
+    port = edge.https_port
+    cases = [
+        (E.HOST_B + ".", "api", "exact name with a trailing dot -> its certificate"),
+        ("127.0.0.1", "default", "an IP literal as SNI -> default"),
+        ("a" * 63 + "." + "b" * 63 + "." + "c" * 63 + ".hostess.localhost", "default",
+         "a 210-character name -> default"),
+        ("xn--bcher-kva." + DOMAIN, "wildcard", "an A-label under the wildcard -> wildcard"),
+        ("under_score." + DOMAIN, "wildcard", "a label with an underscore -> wildcard"),
+    ]
+    for sni, want, what in cases:
+        r = E.s_client(port, sni, [])
+        c.check(r.cert is not None and r.cert["sha256"] == info[want]["sha256"],
+                "SNI %s: %s" % (sni[:40], what), r)
+    c.check(edge.alive(), "edge alive after odd SNI names")
+
+
 def garbage(edge, certs):
     port = edge.https_port
     rnd = random.Random(4)
@@ -824,6 +893,8 @@ def port80(edge, a):
     r = E.curl(edge.port, "/a?b=c", host=E.HOST_A)
     c.check(r.status == 308 and r.header("location") == "https://%s:%d/a?b=c" % (E.HOST_A, hp),
             "curl -i sees the 308 and its Location", r)
+    c.check(r.header("strict-transport-security") is None,
+            "no Strict-Transport-Security over plain HTTP (RFC 6797 §7.2)", r.headers)
     r = E.http(edge.port, "GET", "/x", "nope." + DOMAIN)
     c.check(r.status == 404, "port 80: unknown host -> 404 (no redirect)", r.status)
     # the Location's authority is always the routed host: no open redirect
@@ -921,6 +992,28 @@ def acme_tokens(edge):
     c.check(r.status == 404, "deleted token -> 404", r.status)
 
 
+def api_urls(edge, certs, a):
+    """With HTTPS on, the URLs the control API hands the orchestrator are https URLs on the
+    HTTPS listener's port (the plain port only redirects)."""
+    st, _, d = edge.api("PUT", "/v1/services/shop/prod/web", {"ports": [{"port": 8000}]})
+    if not c.check(st == 201 and d, "PUT a service through the control API -> 201", (st, d)):
+        return
+    u = d.get("urls", {})
+    host = "shop-web-%s.%s" % (d.get("nanoid"), DOMAIN)
+    c.check(u.get("external_host") == host, "urls.external_host is the generated host", u)
+    c.check(u.get("external_url") == "https://%s:%d" % (host, edge.https_port),
+            "urls.external_url = https://HOST:HTTPS-PORT when HTTPS is on",
+            u.get("external_url"))
+    st, _, d = edge.api("POST", "/v1/services/shop/prod/web/deployments",
+                        {"id": "v1", "sha": "1a2b3c4d5e6f",
+                         "targets": [{"address": "127.0.0.1", "ports": [a.port]}]})
+    urls = (d or {}).get("urls", {})
+    c.check(st == 201 and str(urls.get("deployment_url", "")).startswith("https://")
+            and str(urls.get("deployment_url", "")).endswith(":%d" % edge.https_port),
+            "deployment urls are https on the HTTPS port", (st, urls))
+    edge.api("DELETE", "/v1/services/shop/prod/web")
+
+
 # --------------------------------------------------------------------------- hot swap
 
 def swap_under_load(a, tmp):
@@ -940,6 +1033,7 @@ def swap_under_load(a, tmp):
         pre = E.Client(port, tls=ctx, sni=name, timeout=20)
         pre_fp = E.cert_info(pre.sock.getpeercert(binary_form=True))["sha256"]
         r0 = pre.request("GET", "/health", name)
+        ws, wr = E.ws_connect(port, name, tls=ctx, sni=name)
         c.check(r0.status == 200 and pre_fp == old["sha256"],
                 "connection opened before the swap: 200 with the old certificate", r0.status)
 
@@ -1075,6 +1169,14 @@ def swap_under_load(a, tmp):
                 "SIGHUP", h)
         c.check(edge.alive(), "edge alive after the swaps")
         reload_storm(edge, certs, name, crt, key, tmp)
+        try:
+            E.ws_send(ws, 1, b"after the swaps")
+            got = E.ws_recv(ws, timeout=10)
+        except (OSError, ssl.SSLError) as e:
+            got = repr(e)
+        c.check(wr.status == 101 and got == (1, b"after the swaps"),
+                "a TLS WebSocket opened before the swaps still echoes after 20+ reloads", got)
+        ws.close()
         stop_clean(edge, "hot-swap edge")
 
 
@@ -1226,13 +1328,17 @@ def main():
             c.section("TLS records, KeyUpdate, renegotiation, 0-RTT", tls_records, edge, certs,
                       tmp)
             c.section("garbage on the HTTPS port", garbage, edge, certs)
+            c.section("odd SNI names", sni_oddities, edge, certs, info)
             c.section("port 80 redirect", port80, edge, a)
             c.section("ACME http-01 tokens", acme_tokens, edge)
+            c.section("control API URLs", api_urls, edge, certs, a)
             c.section("clients that go away", aborts, edge, certs)
             c.check(edge.alive(), "main edge still running")
             stop_clean(edge, "main edge")
         c.section("session_tickets: false", no_tickets, a, certs, tmp)
         c.section("handshake timeout", handshake_timeout, a, certs)
+        c.section("HTTP timeouts over TLS", timeouts_after_handshake, a, certs)
+        c.section("HTTPS on port 443", port_443, a, certs)
         c.section("default_cert and X.pem", default_outside_and_pem, a, tmp)
         c.section("certificate hot swap under load", swap_under_load, a, tmp)
     return c.summary()
