@@ -73,6 +73,8 @@ def derive_mode(run):
     p = run.get("probe")
     if p:
         out["resumption_refused"] = p.get("resumption_refused")
+    if run.get("counters"):
+        out["counters"] = run["counters"]
     tls = (run.get("load") or {}).get("tls")
     if tls:
         out["tls"] = tls
@@ -89,6 +91,9 @@ def check_text(r):
             text += " NOT ALL FULL"
         if r.get("resumption_refused") is False:
             text += " RESUMED"
+        c = r.get("counters")
+        if c:
+            text += "; own counters: %d full, %d resumed" % (c["full"], c["resumed"])
         return text
     if r.get("tls"):
         return "%s %s" % (r["tls"].get("alpn", ""), r["tls"].get("group", ""))
