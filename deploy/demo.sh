@@ -82,7 +82,7 @@ h2=$(curl -s -o /dev/null --max-time 5 --http2 --cacert "$ca" -w '%{http_version
      "https://$web:$hport/" || true)
 if [ "$h2" = 2 ]; then
     h2lines="
-  curl --http2 --cacert $ca https://$web:$hport/             # HTTP/2
+  curl --http2 --cacert $ca https://$web:$hport/   # HTTP/2 (ALPN h2)
   curl --http2 --cacert $ca -I https://shop-web-9f8e7d6.hostess.localhost:$hport/"
 else
     h2lines="
