@@ -1,8 +1,8 @@
 #!/bin/sh
 # CI smoke test for bench/hostess-bench: a --quick --tls run (and --h2 when h2load is
 # installed) over every target that is installed must complete; every target must serve
-# requests with no errors, in plain HTTP and in each TLS mode (the edge too, over TLS:
-# https and newconn), and every checked new connection must have been a full handshake.
+# requests with no errors, in plain HTTP and in each TLS mode (the edge too: https, newconn
+# and h2), and every checked new connection must have been a full handshake.
 # It asserts that the benchmark works, never how fast anything is.
 # usage: smoke_bench.sh EDGE_BIN BACKEND_BIN
 set -eu
@@ -41,7 +41,10 @@ for r in d.get("mode_runs", []):
     p = r.get("probe")
     if p is not None and not p.get("resumption_refused"):
         bad.append("%s: a session was resumed: %s" % (name, p))
-for m in ("edge/https", "edge/newconn"):
+    c = r.get("counters")
+    if c is not None and (c.get("resumed") or not c.get("full")):
+        bad.append("%s: the edge's counters: %s" % (name, c))
+for m in ["edge/https", "edge/newconn"] + (["edge/h2"] if "h2" in d.get("modes", []) else []):
     if m not in measured:
         bad.append("%s not measured (%s)" % (m, "; ".join(d.get("notes", []))))
 print("bench smoke: %d targets, %d TLS passes, problems: %s" % (len(targets), len(measured), bad or "none"))
