@@ -607,6 +607,83 @@ def forwarded_proto(edge, certs):
                 "upstream request is HTTP/1.1", d["version"])
 
 
+def h2_statuses(port, sni, authorities, ctx, path="/echo", timeout=10.0):
+    """One TLS connection with ALPN h2 (SNI sni), one GET stream per :authority, in order;
+    returns ([status or None], {status: headers} of the last of each). python3-h2."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    cl = E.Client(port, tls=ctx, sni=sni, timeout=timeout)
+    sock = cl.sock
+    try:
+        if sock.selected_alpn_protocol() != "h2":
+            return None, sock.selected_alpn_protocol()
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        sids = []
+        for a in authorities:
+            sid = conn.get_next_available_stream_id()
+            conn.send_headers(sid, [(":method", "GET"), (":scheme", "https"),
+                                    (":authority", a), (":path", path)], end_stream=True)
+            sids.append(sid)
+        sock.sendall(conn.data_to_send())
+        status, heads, done = {}, {}, set()
+        deadline = time.monotonic() + timeout
+        while len(done) < len(sids) and time.monotonic() < deadline:
+            sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                data = sock.recv(65536)
+            except (socket.timeout, ssl.SSLError, OSError):
+                break
+            if not data:
+                break
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    hd = {k.decode(): v.decode() for k, v in ev.headers}
+                    status[ev.stream_id] = int(hd[":status"])
+                    heads[int(hd[":status"])] = hd
+                elif isinstance(ev, h2.events.DataReceived):
+                    conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    done.add(ev.stream_id)
+                elif isinstance(ev, h2.events.ConnectionTerminated):
+                    done.update(sids)
+            out = conn.data_to_send()
+            if out:
+                sock.sendall(out)
+        return [status.get(sid) for sid in sids], heads
+    finally:
+        cl.close()
+
+
+def tls_and_h2(edge, certs, a):
+    """Where TLS meets HTTP/2: on one h2 connection (which browsers reuse for every host
+    its certificate covers), a covered :authority is served and an uncovered one gets
+    421; HSTS rides on h2 too; tls.http2: false takes h2 out of ALPN."""
+    port = edge.https_port
+    ctx = E.tls_context(certs.ca, alpn=("h2", "http/1.1"))
+    st, heads = h2_statuses(port, E.HOST_A, [E.HOST_A, E.HOST_B, HOST_CUSTOM, E.HOST_A], ctx)
+    if not c.check(st is not None, "ALPN h2,http/1.1 -> h2", heads):
+        return
+    c.check(st == [200, 200, 421, 200],
+            "h2, SNI app (wildcard cert): app 200, api 200 (covered), shop.example.test 421, "
+            "app again 200 on the same connection", st)
+    c.check(heads.get(200, {}).get("strict-transport-security") == HSTS_GENERATED,
+            "h2: HSTS on a generated host's response", heads.get(200))
+    st, _ = h2_statuses(port, E.HOST_B, [E.HOST_B, E.HOST_A], ctx)
+    c.check(st == [200, 421], "h2, SNI api (exact cert): api 200, app 421", st)
+    cfg = E.edge_config(routes(a, a), domain=DOMAIN,
+                        tls={"certs_dir": certs.certs_dir, "http2": False})
+    with E.Edge(cfg) as e2:
+        r = E.s_client(e2.https_port, E.HOST_A, ["-alpn", "h2,http/1.1"], cafile=certs.ca)
+        c.check(r.handshake and r.alpn == "http/1.1", "tls.http2 false: h2,http/1.1 -> http/1.1",
+                r)
+        r = E.s_client(e2.https_port, E.HOST_A, ["-alpn", "h2"])
+        c.check(not r.handshake and r.alert == "no application protocol",
+                "tls.http2 false: an h2-only client gets no_application_protocol", r)
+        stop_clean(e2, "http2-off edge")
+
+
 # --------------------------------------------------------------------------- streaming
 
 def pattern_sha(n):
@@ -1323,6 +1400,7 @@ def main():
             c.section("421 Misdirected Request", misdirected, edge, certs, info)
             c.section("HSTS", hsts, edge, certs, a, sts)
             c.section("X-Forwarded-Proto", forwarded_proto, edge, certs)
+            c.section("TLS and HTTP/2", tls_and_h2, edge, certs, a)
             c.section("streaming over TLS", streaming, edge, certs, tmp)
             c.section("slow reader over TLS", slow_reader, edge, certs)
             c.section("TLS records, KeyUpdate, renegotiation, 0-RTT", tls_records, edge, certs,
