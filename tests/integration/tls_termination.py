@@ -199,6 +199,102 @@ def default_outside_and_pem(a, tmp):
         stop_clean(edge, "default_cert edge")
 
 
+def openssl(*args, input=None):
+    p = subprocess.run([E.OPENSSL] + list(args), capture_output=True, timeout=30, input=input)
+    if p.returncode != 0:
+        raise RuntimeError("openssl %s: %s" % (args[0], p.stderr.decode(errors="replace")))
+    return p.stdout
+
+
+def chains_and_renewals(a, tmp):
+    """What certs_dir holds in real life: a leaf + intermediate chain (clients that trust
+    only the root verify it), a renewal placed beside the old file (the later notAfter
+    serves), an expired certificate beside a valid one (the valid one serves; an expired
+    one alone still serves, with a warning), a passphrase-protected key (skipped, logged,
+    the edge keeps serving)."""
+    d = os.path.join(tmp.path, "pki-chain")
+    certs = E.Certs(d)
+    certs.make(DEFAULT_NAME, stem="default")
+    cd = certs.certs_dir
+    w = lambda name: os.path.join(tmp.path, name)  # noqa: E731 - scratch files
+    # intermediate CA under the root, leaf under the intermediate
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", w("int.key"))
+    openssl("req", "-new", "-key", w("int.key"), "-subj", "/CN=Hostess Test Intermediate",
+            "-out", w("int.csr"))
+    with open(w("int.ext"), "w") as f:
+        f.write("basicConstraints=critical,CA:true,pathlen:0\n"
+                "keyUsage=critical,keyCertSign,cRLSign\n")
+    openssl("x509", "-req", "-in", w("int.csr"), "-CA", certs.ca, "-CAkey",
+            os.path.join(d, "ca.key"), "-CAcreateserial", "-CAserial", w("ca.srl"), "-days",
+            "30", "-sha256", "-extfile", w("int.ext"), "-out", w("int.crt"))
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out",
+            os.path.join(cd, "chain.key"))
+    openssl("req", "-new", "-key", os.path.join(cd, "chain.key"), "-subj",
+            "/CN=chain." + DOMAIN, "-out", w("leaf.csr"))
+    with open(w("leaf.ext"), "w") as f:
+        f.write("subjectAltName=DNS:chain.%s\nbasicConstraints=critical,CA:false\n"
+                "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n" % DOMAIN)
+    openssl("x509", "-req", "-in", w("leaf.csr"), "-CA", w("int.crt"), "-CAkey", w("int.key"),
+            "-CAcreateserial", "-CAserial", w("int.srl"), "-days", "30", "-sha256", "-extfile",
+            w("leaf.ext"), "-out", w("leaf.crt"))
+    with open(os.path.join(cd, "chain.crt"), "w") as f:
+        for p in (w("leaf.crt"), w("int.crt")):
+            with open(p) as src:
+                f.write(src.read())
+    # renewals and expiry
+    old_r, _ = certs.make("renew." + DOMAIN, stem="renew-a", days=30)
+    new_r, _ = certs.make("renew." + DOMAIN, stem="renew-b", days=90)
+    old_r2, _ = certs.make("renew2." + DOMAIN, stem="renew2-b", days=30)
+    new_r2, _ = certs.make("renew2." + DOMAIN, stem="renew2-a", days=90)
+    exp, _ = certs.make("exp." + DOMAIN, stem="exp-a", days=0)
+    valid, _ = certs.make("exp." + DOMAIN, stem="exp-b", days=30)
+    only_exp, _ = certs.make("expired-only." + DOMAIN, stem="expired-only", days=0)
+    # a passphrase-protected key
+    _, enc_key = certs.make("enc." + DOMAIN, stem="enc")
+    data = openssl("pkey", "-in", enc_key, "-aes256", "-passout", "pass:secret")
+    with open(enc_key, "wb") as f:
+        f.write(data)
+    time.sleep(1.1)  # the days=0 certificates expire the second after they were made
+    info = {k: E.file_cert_info(v) for k, v in [("new_r", new_r), ("new_r2", new_r2),
+                                                ("valid", valid), ("only_exp", only_exp)]}
+    default = E.file_cert_info(os.path.join(cd, "default.crt"))
+    hosts = [h + "." + DOMAIN for h in ("chain", "renew", "renew2", "exp", "expired-only",
+                                        "enc")]
+    cfg = E.edge_config({h: [E.target(a)] for h in hosts}, domain=DOMAIN,
+                        tls={"certs_dir": cd})
+    with E.Edge(cfg) as edge:
+        port = edge.https_port
+        ctx = E.tls_context(certs.ca)  # trusts the root only
+        try:
+            r, got = E.tls_get(port, "chain." + DOMAIN, "chain." + DOMAIN, "/health", ctx)
+            c.check(r.status == 200 and got["sans"] == ["chain." + DOMAIN],
+                    "leaf + intermediate in X.crt: a client trusting only the root verifies, 200",
+                    (r.status, got["sans"]))
+        except (OSError, ssl.SSLError) as e:
+            c.check(False, "leaf + intermediate: verified by a client trusting the root", repr(e))
+        sc = E.s_client(port, "chain." + DOMAIN, ["-showcerts"])
+        c.check(sc.out.count("-----BEGIN CERTIFICATE-----") == 2,
+                "the chain sent is leaf + intermediate (2 certificates)",
+                sc.out.count("-----BEGIN CERTIFICATE-----"))
+        for sni, want, what in [("renew." + DOMAIN, "new_r", "renewal in a later-sorting file"),
+                                ("renew2." + DOMAIN, "new_r2",
+                                 "renewal in an earlier-sorting file"),
+                                ("exp." + DOMAIN, "valid", "expired beside valid"),
+                                ("expired-only." + DOMAIN, "only_exp",
+                                 "only an expired certificate (still served)")]:
+            r = E.s_client(port, sni, [])
+            c.check(r.cert is not None and r.cert["sha256"] == info[want]["sha256"],
+                    "%s: %s -> the right certificate" % (sni, what), r)
+        r = E.s_client(port, "enc." + DOMAIN, [])
+        c.check(r.cert is not None and r.cert["sha256"] == default["sha256"],
+                "passphrase-protected key: its certificate is skipped (default served)", r)
+        log = edge.stderr_text()
+        c.check("enc.key" in log or "enc.crt" in log, "the encrypted key is reported in the log",
+                log[-500:])
+        c.check("expired-only" in log, "the expired certificate is warned about", log[-500:])
+        stop_clean(edge, "chains edge")
+
+
 # --------------------------------------------------------------------------- protocol
 
 def alpn(edge, certs):
@@ -1418,6 +1514,7 @@ def main():
         c.section("HTTP timeouts over TLS", timeouts_after_handshake, a, certs)
         c.section("HTTPS on port 443", port_443, a, certs)
         c.section("default_cert and X.pem", default_outside_and_pem, a, tmp)
+        c.section("chains, renewals, expiry, encrypted keys", chains_and_renewals, a, tmp)
         c.section("certificate hot swap under load", swap_under_load, a, tmp)
     return c.summary()
 
