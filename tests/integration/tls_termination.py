@@ -420,6 +420,44 @@ def resumption(edge, certs, tmp):
         c.check(False, "python ssl: session resumption", repr(e))
 
 
+def resumption_other_name(edge, certs, info, tmp):
+    """A session made for one server name is not resumed under another (RFC 6066 §3: "MUST
+    NOT accept the request to resume the session if the server_name extension contains a
+    different name"): the client gets a full handshake and the new name's certificate,
+    never a connection for a name whose certificate it was not shown."""
+    port = edge.https_port
+    for proto, tag in [("-tls1_3", "TLSv1.3"), ("-tls1_2", "TLSv1.2")]:
+        f = os.path.join(tmp.path, "xsni-%s.pem" % tag)
+        first = E.s_client(port, E.HOST_B, [proto, "-sess_out", f, "-ign_eof"],
+                           data=get_req(E.HOST_B), cafile=certs.ca)
+        if not c.check(first.handshake and os.path.exists(f), "%s: session for SNI %s"
+                       % (tag, E.HOST_B), first):
+            continue
+        r = E.s_client(port, HOST_CUSTOM, [proto, "-sess_in", f, "-ign_eof"],
+                       data=get_req(HOST_CUSTOM), cafile=certs.ca)
+        c.check(r.handshake and not r.reused and r.cert is not None
+                and r.cert["sha256"] == info["custom"]["sha256"],
+                "%s: that session offered with SNI %s -> full handshake, %s's certificate"
+                % (tag, HOST_CUSTOM, HOST_CUSTOM),
+                "reused=%s cert=%s status=%s" % (r.reused, r.cert and r.cert["sans"],
+                                                 status_of(r.out)))
+    ctx = E.tls_context(certs.ca, check_hostname=False)
+    try:
+        with E.Client(port, tls=ctx, sni=HOST_CUSTOM) as cl:
+            cl.request("GET", "/health", HOST_CUSTOM)
+            sess = cl.sock.session
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sk = ctx.wrap_socket(raw, server_hostname=E.HOST_A, session=sess)
+        reused = sk.session_reused
+        got = E.cert_info(sk.getpeercert(True))["sans"]
+        sk.close()
+        c.check(not reused and got == info["wildcard"]["sans"],
+                "python ssl: a %s session offered with SNI %s -> not resumed, wildcard "
+                "certificate" % (HOST_CUSTOM, E.HOST_A), (reused, got))
+    except (OSError, ssl.SSLError) as e:
+        c.check(False, "python ssl: cross-name resumption refused", repr(e))
+
+
 def no_tickets(a, certs, tmp):
     cfg = E.edge_config(routes(a, a), domain=DOMAIN,
                         tls={"certs_dir": certs.certs_dir, "session_tickets": False})
@@ -1493,6 +1531,8 @@ def main():
             c.section("ALPN", alpn, edge, certs)
             c.section("protocols and ciphers", protocols_and_ciphers, edge, certs)
             c.section("session resumption across workers", resumption, edge, certs, tmp)
+            c.section("no resumption under another name", resumption_other_name, edge, certs,
+                      info, tmp)
             c.section("421 Misdirected Request", misdirected, edge, certs, info)
             c.section("HSTS", hsts, edge, certs, a, sts)
             c.section("X-Forwarded-Proto", forwarded_proto, edge, certs)
