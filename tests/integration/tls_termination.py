@@ -458,6 +458,58 @@ def resumption_other_name(edge, certs, info, tmp):
         c.check(False, "python ssl: cross-name resumption refused", repr(e))
 
 
+def handshake_counters(edge):
+    with E.Client(edge.control_port) as cl:
+        r = cl.request("GET", "/metrics", "127.0.0.1:%d" % edge.control_port,
+                       [("Authorization", "Bearer " + edge.token())])
+    out = {}
+    for m in re.finditer(rb'^hostess_tls_handshakes_total\{result="(\w+)"\} (\d+)', r.body,
+                         re.M):
+        out[m.group(1).decode()] = int(m.group(2))
+    return r.status, out
+
+
+def metrics_and_log(edge, certs, tmp):
+    """Operators see handshakes in /metrics (full, resumed, failed, counted exactly) and
+    tls/proto in the access log."""
+    port = edge.https_port
+    st, before = handshake_counters(edge)
+    if not c.check(st == 200 and set(before) >= {"full", "resumed", "failed"},
+                   "/metrics has hostess_tls_handshakes_total{result=full|resumed|failed}",
+                   (st, before)):
+        return
+    f = os.path.join(tmp.path, "metrics-sess.pem")
+    for i in range(3):
+        E.s_client(port, E.HOST_A, ["-tls1_3", "-ign_eof"] + (["-sess_out", f] if i == 0 else []),
+                   data=get_req(E.HOST_A, path="/health"), cafile=certs.ca)
+    for _ in range(2):
+        E.s_client(port, E.HOST_A, ["-tls1_3", "-sess_in", f, "-ign_eof"],
+                   data=get_req(E.HOST_A, path="/health"), cafile=certs.ca)
+    for _ in range(2):
+        E.s_client(port, E.HOST_A, ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"])
+    deadline = time.monotonic() + 5
+    while True:
+        st, after = handshake_counters(edge)
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in ("full", "resumed", "failed")}
+        if delta == {"full": 3, "resumed": 2, "failed": 2} or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    c.check(delta == {"full": 3, "resumed": 2, "failed": 2},
+            "3 full, 2 resumed and 2 refused handshakes counted as such", delta)
+    rid = "log-tls-1"
+    r = E.curl(port, "/health", host=E.HOST_A, cacert=certs.ca,
+               args=["--http1.1", "-H", "X-Request-Id: " + rid])
+    e = edge.wait_access(lambda x: x.get("request_id") == rid, timeout=3)
+    c.check(r.status == 200 and e is not None and e.get("tls") is True
+            and e.get("proto") == "HTTP/1.1", "access log: an HTTPS request has tls true, "
+            "proto HTTP/1.1", e)
+    rid = "log-plain-1"
+    E.curl(edge.port, "/x", host=E.HOST_A, args=["-H", "X-Request-Id: " + rid])
+    e = edge.wait_access(lambda x: x.get("request_id") == rid, timeout=3)
+    c.check(e is not None and e.get("tls") is False and e.get("status") == 308,
+            "access log: the plain-HTTP redirect has tls false, status 308", e)
+
+
 def no_tickets(a, certs, tmp):
     cfg = E.edge_config(routes(a, a), domain=DOMAIN,
                         tls={"certs_dir": certs.certs_dir, "session_tickets": False})
@@ -1533,6 +1585,7 @@ def main():
             c.section("session resumption across workers", resumption, edge, certs, tmp)
             c.section("no resumption under another name", resumption_other_name, edge, certs,
                       info, tmp)
+            c.section("handshake metrics and access log", metrics_and_log, edge, certs, tmp)
             c.section("421 Misdirected Request", misdirected, edge, certs, info)
             c.section("HSTS", hsts, edge, certs, a, sts)
             c.section("X-Forwarded-Proto", forwarded_proto, edge, certs)
