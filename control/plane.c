@@ -135,14 +135,18 @@ struct control_plane *control_plane_start(uv_loop_t *loop, const struct edge_con
     if (p->store == NULL)
         goto fail;
     store_set_compact_bytes(p->store, cfg->state.compact_after);
-    unsigned port = ntohs(((const struct sockaddr_in *)&cfg->listen_http.sa)->sin_port);
+    /* Service URLs point where visitors go: the HTTPS listener when there is one. The
+     * port sits at the same offset in sockaddr_in and sockaddr_in6. */
+    const struct cfg_addr *pub = cfg->https_enabled ? &cfg->listen_https : &cfg->listen_http;
+    unsigned port = ntohs(((const struct sockaddr_in *)&pub->sa)->sin_port);
+    unsigned dflt = cfg->https_enabled ? 443 : 80;
     struct model_options mo = {
         .loop = loop,
         .router = r,
         .store = p->store,
         .domain = p->domain,
-        .url_scheme = "http", /* TLS arrives with issue 4: then https */
-        .url_port = port == 80 ? 0 : port,
+        .url_scheme = cfg->https_enabled ? "https" : "http",
+        .url_port = port == dflt ? 0 : port,
         .drain_ms = cfg->timeouts.drain_ms,
         .on_event = on_model_event,
         .ud = p,

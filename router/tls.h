@@ -74,6 +74,9 @@ void tls_worker_run_deferred(struct worker *w);
 /* Server name the client sent (normalised; "" when none) and whether the certificate
  * that was served covers host[0..len). */
 const char *tls_conn_sni(const struct conn *c);
+/* 1 when name (raw, may be NULL) normalises to this connection's server name (both none
+ * counts as equal). */
+int tls_conn_sni_is(const struct conn *c, const char *name);
 /* From the client-hello callback: records the raw server name (normalised here). */
 void tls_conn_set_sni(struct conn *c, const char *name, size_t len);
 int tls_conn_cert_covers(const struct conn *c, const char *host, size_t len);

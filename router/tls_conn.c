@@ -587,6 +587,16 @@ const char *tls_conn_sni(const struct conn *c)
     return c->tls->sni;
 }
 
+int tls_conn_sni_is(const struct conn *c, const char *name)
+{
+    char norm[HOSTNAME_MAX + 1];
+    int n = name != NULL && name[0] != '\0' ? hostname_normalise(name, strlen(name), norm) : 0;
+    if (n < 0)
+        return 0;
+    norm[n] = '\0';
+    return strcmp(norm, c->tls->sni) == 0;
+}
+
 int tls_conn_cert_covers(const struct conn *c, const char *host, size_t len)
 {
     X509 *x = SSL_get_certificate(c->tls->ssl);

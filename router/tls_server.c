@@ -116,6 +116,17 @@ static int tls_on_client_hello(SSL *ssl, int *alert, void *arg)
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
+/* Acknowledges the server name (RFC 6066 §3: an empty server_name in the ServerHello),
+ * which is also what makes OpenSSL keep it in the session, for tls_on_ticket_decrypted().
+ * The certificate was chosen in the client-hello callback already. */
+static int tls_on_servername(SSL *ssl, int *alert, void *arg)
+{
+    (void)ssl;
+    (void)alert;
+    (void)arg;
+    return SSL_TLSEXT_ERR_OK;
+}
+
 /* --- session tickets ------------------------------------------------------------------- */
 
 static int tls_on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
@@ -155,6 +166,33 @@ static int tls_on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char iv[
     if (EVP_MAC_CTX_set_params(hctx, params) != 1)
         return -1;
     return rc;
+}
+
+/* A decrypted ticket resumes only under the server name it was issued for (RFC 6066 §3;
+ * RFC 8446 §4.6.1 asks the same of clients): the session's certificate was chosen for
+ * that name, and the 421 rule checks hosts against the certificate the client saw. */
+static SSL_TICKET_RETURN tls_on_ticket_decrypted(SSL *ssl, SSL_SESSION *sess,
+                                                 const unsigned char *keyname, size_t keyname_len,
+                                                 SSL_TICKET_STATUS status, void *arg)
+{
+    (void)keyname;
+    (void)keyname_len;
+    (void)arg;
+    switch (status) {
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW:
+        break;
+    case SSL_TICKET_EMPTY:
+    case SSL_TICKET_NO_DECRYPT:
+        return SSL_TICKET_RETURN_IGNORE_RENEW; /* a full handshake, and a fresh ticket */
+    default:
+        return SSL_TICKET_RETURN_ABORT;
+    }
+    const struct conn *c = SSL_get_app_data(ssl);
+    const char *was = SSL_SESSION_get0_hostname(sess);
+    if (!tls_conn_sni_is(c, was))
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
 }
 
 int tls_server_rotate_tickets(struct tls_server *s)
@@ -219,6 +257,8 @@ struct tls_server *tls_server_new(struct epoch_domain *epoch, char *err, size_t 
     }
     SSL_CTX_set_client_hello_cb(s->ctx, tls_on_client_hello, s);
     SSL_CTX_set_tlsext_ticket_key_evp_cb(s->ctx, tls_on_ticket_key);
+    SSL_CTX_set_session_ticket_cb(s->ctx, NULL, tls_on_ticket_decrypted, NULL);
+    SSL_CTX_set_tlsext_servername_callback(s->ctx, tls_on_servername);
     if (tls_server_rotate_tickets(s) != 0) {
         snprintf(err, errlen, "tls: cannot make a session ticket key");
         tls_server_free(s);
