@@ -610,6 +610,21 @@ def timeouts_after_handshake(a, certs):
         stop_clean(edge, "timeouts edge")
 
 
+def https_off(a, certs):
+    """listen.https: off next to a tls section: no HTTPS listener, and the plain listener
+    proxies (http_mode defaults to proxy without HTTPS), without HSTS."""
+    cfg = E.edge_config(routes(a, a), domain=DOMAIN, tls={"certs_dir": certs.certs_dir})
+    cfg["listen"]["https"] = "off"
+    with E.Edge(cfg) as edge:
+        r = E.curl(edge.port, "/echo", host=E.HOST_A)
+        c.check(r.status == 200 and r.header("strict-transport-security") is None,
+                "listen.https off: plain HTTP proxied (200), no HSTS", (r.status, r.headers))
+        log = edge.stderr_text()
+        c.check("(https)" not in log, "listen.https off: no HTTPS listener in the log",
+                [ln for ln in log.splitlines() if "listening" in ln])
+        stop_clean(edge, "https-off edge")
+
+
 def port_443(a, certs):
     """With the HTTPS listener on port 443 the redirect omits the port. Needs 127.0.0.1:443
     free (checked; said so when it is not)."""
@@ -1606,6 +1621,7 @@ def main():
         c.section("handshake timeout", handshake_timeout, a, certs)
         c.section("HTTP timeouts over TLS", timeouts_after_handshake, a, certs)
         c.section("HTTPS on port 443", port_443, a, certs)
+        c.section("listen.https: off", https_off, a, certs)
         c.section("default_cert and X.pem", default_outside_and_pem, a, tmp)
         c.section("chains, renewals, expiry, encrypted keys", chains_and_renewals, a, tmp)
         c.section("certificate hot swap under load", swap_under_load, a, tmp)
