@@ -301,8 +301,11 @@ void conn_reject(struct conn *c, int status, const char *why)
         uv_buf_t b = uv_buf_init(ex->downhead.p, ex->downhead.len);
         /* Best effort: the connection closes either way. Over TLS the records are made
          * now, and what the socket does not take at once leaves before the shutdown. */
-        int r = c->tls != NULL && !c->tx.busy ? tls_conn_send(c, &b, 1)
-                                               : uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        int r = 0;
+        if (c->tls == NULL)
+            r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        else if (!c->tx.busy) /* never plaintext on a TLS socket, nor a second send */
+            r = tls_conn_send(c, &b, 1);
         (void)r;
     }
     access_log_exchange(c->w, ex);

@@ -358,8 +358,12 @@ static void exchange_pump_request(struct exchange *ex)
             exchange_on_up_eof(ex, r);
             return;
         }
-        if (r == 0)
+        if (r == 0) {
+            /* The upstream must take these bytes within upstream_response. */
+            if (!(ex->flags & EX_F_RELAY))
+                deadline_arm(&w->wheel, &u->dl, DL_UPSTREAM, w->cfg->timeouts.upstream_response_ms);
             return; /* exchange_on_up_written() continues */
+        }
         exchange_on_up_written(ex, 0);
         return;
     }
@@ -386,6 +390,11 @@ void exchange_on_up_written(struct exchange *ex, int status)
             deadline_arm(&w->wheel, &ex->up->dl, DL_UPSTREAM,
                          w->cfg->timeouts.upstream_response_ms);
         return;
+    } else if (!(ex->flags & EX_F_RESP_HEAD) && ex->up != NULL) {
+        /* The upstream took what we had: until the client sends more, the wait is the
+         * client's (timeouts.client), not the upstream's; upstream_response starts when
+         * the request is complete (RFC-wise: "request sent → response head"). */
+        deadline_cancel(&w->wheel, &ex->up->dl);
     }
     exchange_pump_request(ex);
 }

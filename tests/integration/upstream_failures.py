@@ -130,6 +130,24 @@ def response_timeout(good):
         tmp.cleanup()
 
 
+def slow_upload_is_not_an_upstream_timeout(good):
+    """upstream_response runs from "request sent" to the response head: a client upload
+    that keeps progressing for longer than that (each piece within timeouts.client) must
+    reach the upstream and get its answer, not a 504."""
+    cfg = E.edge_config({E.HOST_A: [E.target(good)]},
+                        timeouts={"upstream_response": "1s", "client": "3s"})
+    with E.Edge(cfg) as edge:
+        with E.Client(edge.port, timeout=10) as cl:
+            cl.send(b"POST /upload HTTP/1.1\r\nHost: %s\r\nContent-Length: 4096\r\n\r\n"
+                    % E.HOST_A.encode())
+            for _ in range(8):  # 3 s of upload, 0.4 s apart
+                time.sleep(0.4)
+                cl.send(b"u" * 512)
+            r = cl.read_response("POST", timeout=5)
+        ok = r.status == 200 and b'"len": 4096' in r.body
+        c.check(ok, "an upload progressing for 3 s with upstream_response 1s: 200", (r.status, r.body[:120]))
+
+
 def connect_timeout():
     bh = Blackhole()
     try:
@@ -232,6 +250,7 @@ def main():
         c.section("refused -> next target", refused_then_next, good)
         c.section("all refused, eject, recover", all_refused_eject, None)
         c.section("response timeout", response_timeout, good)
+        c.section("slow upload", slow_upload_is_not_an_upstream_timeout, good)
         c.section("connect timeout", connect_timeout)
         c.section("truncated responses", truncated, good)
         c.section("POST not retried", post_not_retried)
