@@ -348,18 +348,16 @@ static void tls_on_written(uv_write_t *req, int status)
         status = tls_encrypt(c);
     else if (status >= 0)
         status = tls_flush(c);
+    if (t->want_write && status >= 0) { /* OpenSSL waited for room: let it go on (deferred) */
+        t->want_write = 0;
+        tls_conn_resume(c);
+    }
     if (t->sending && (status < 0 || (t->iov_i == t->niov && t->out_len == 0))) {
         tls_send_done(c, status);
         return;
     }
-    if (status < 0) {
+    if (status < 0)
         conn_input_failed(c);
-        return;
-    }
-    if (t->want_write) { /* OpenSSL waited for room: let it go on */
-        t->want_write = 0;
-        tls_conn_resume(c);
-    }
 }
 
 int tls_conn_send(struct conn *c, const uv_buf_t *iov, unsigned n)
