@@ -165,7 +165,7 @@ void access_log_exchange(struct worker *w, const struct exchange *ex)
                      "\"duration_ms\":%llu,\"upstream\":%s,\"upstream_connect_ms\":%lld,"
                      "\"upstream_header_ms\":%lld,\"request_id\":\"%s\",\"term\":\"%s\"}\n",
                      l->ts, (int)(tv.tv_usec / 1000), w->id, ex->c->peer_ip, (int)hl, host,
-                     ex->ops->h1 ? "HTTP/1.1" : "HTTP/2", ex->c->tls ? "true" : "false",
+                     !ex->ops->h1 ? "HTTP/2" : ex->minor == 0 ? "HTTP/1.0" : "HTTP/1.1", ex->c->tls ? "true" : "false",
                      (int)ml, method, (int)pl, path, ex->status,
                      (unsigned long long)ex->resp.moved,
                      (unsigned long long)(now - ex->t_start), upq, connect_ms, header_ms,

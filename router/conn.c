@@ -154,8 +154,8 @@ int conn_send(struct conn *c, const uv_buf_t *iov, unsigned n)
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
+    (void)req; /* embedded in the conn, which outlives it (freed in the close callback) */
     (void)status;
-    free(req);
 }
 
 /* --- lifecycle ------------------------------------------------------------------------ */
@@ -271,11 +271,12 @@ void conn_linger(struct conn *c)
     }
     if (c->tls != NULL)
         tls_conn_close_notify(c);
-    uv_shutdown_t *sr = malloc(sizeof(*sr));
-    if (sr == NULL || uv_shutdown(sr, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
-        free(sr);
-        conn_close(c);
-        return;
+    if (!(c->flags & C_F_SHUT)) {
+        if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+            conn_close(c);
+            return;
+        }
+        c->flags |= C_F_SHUT;
     }
     conn_rx_resume(c);
     deadline_arm(&c->w->wheel, &c->dl, DL_LINGER, LINGER_MS);

@@ -80,6 +80,7 @@ enum conn_state {
 #define C_F_EOF        0x04u /* client sent FIN */
 #define C_F_CLOSED     0x08u /* uv_close called */
 #define C_F_LINGER     0x10u /* request bytes may still arrive: lingering close */
+#define C_F_SHUT       0x20u /* our FIN is queued (c->sreq) */
 
 #define EX_F_ACTIVE     0x0001u
 #define EX_F_REQ_SENT   0x0002u /* some request byte was written upstream */
@@ -192,6 +193,7 @@ struct conn {
     struct deadline  dl;
     struct iobuf     in;
     struct sendq     tx;
+    uv_shutdown_t    sreq;          /* the lingering close's FIN */
     struct tls_conn *tls;           /* NULL: plaintext (owned; tls.h) */
     uint8_t          trusted;       /* peer is a trusted proxy */
     char             peer_ip[INET6_ADDRSTRLEN];
