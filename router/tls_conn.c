@@ -11,8 +11,7 @@
  * parses, starts exchanges and pumps bodies exactly as for plaintext. When c->in is full
  * the connection pauses (stops reading the socket); when the HTTP code makes room it
  * calls conn_rx_resume(), which defers a tls_pump() to the worker's idle turn, because
- * cin and OpenSSL may still hold bytes that no socket read will announce. The socket is
- * read again only once OpenSSL asks for more ciphertext.
+ * cin and OpenSSL may still hold bytes that no socket read will announce.
  *
  * Writing: tls_conn_send() encrypts the iovecs into out, at most two records ahead of
  * the socket, and completes (as sendq_write does) only when the last byte is written:
@@ -60,6 +59,8 @@ struct tls_conn {
     uint8_t          eof;        /* the socket ended (or close_notify came) */
     uint8_t          deferred;   /* on the worker's tls_deferred list */
     uint8_t          want_write; /* OpenSSL stopped for room in out: pump after the write */
+    uint8_t          cin_stalled; /* reading paused because cin was full (not by the HTTP
+                                     code): the pump resumes it once OpenSSL took bytes */
     struct list_node defer_link;
     char             sni[HOSTNAME_MAX + 1]; /* normalised server name, "" when none */
 };
@@ -401,6 +402,8 @@ void tls_conn_alloc(struct conn *c, uv_buf_t *b)
         return;
     }
     iobuf_compact(&t->cin);
+    if (t->cin.len == t->cin.cap)
+        t->cin_stalled = 1; /* an empty buffer: read_cb gets UV_ENOBUFS and pauses */
     *b = uv_buf_init(t->cin.p + t->cin.len, t->cin.cap - t->cin.len);
 }
 
@@ -477,6 +480,9 @@ static void tls_pump(struct conn *c)
             tls_fail(c, "handshake");
             return;
         }
+        /* Paused by the HTTP code (c->in full, or HTTP/2 output backed up): it resumes us. */
+        if ((c->flags & C_F_RX_PAUSED) && !t->cin_stalled && c->state != C_CLOSING)
+            return;
         if (c->in.p == NULL && iobuf_reserve(w, &c->in, BUFPOOL_CHUNK) != 0) {
             conn_rx_pause(c); /* out of memory: the client's timeout ends it */
             return;
@@ -514,11 +520,12 @@ static void tls_pump(struct conn *c)
         tls_fail(c, "read");
         return;
     }
-    /* OpenSSL wants more ciphertext and the plaintext side has room: read the socket
-     * again if it was stopped (for a full c->in, or a full cin while a handshake write
-     * was pending). */
-    if (!(c->flags & C_F_CLOSED) && (c->flags & C_F_RX_PAUSED))
+    /* OpenSSL wants more ciphertext: if reading stopped only because cin was full (say,
+     * while a handshake write was pending), read again now that it took bytes. */
+    if (!(c->flags & C_F_CLOSED) && t->cin_stalled && t->cin.len < t->cin.cap) {
+        t->cin_stalled = 0;
         conn_rx_resume(c);
+    }
     if (!(c->flags & C_F_CLOSED) && t->cin.off == t->cin.len)
         iobuf_release(w, &t->cin); /* an idle connection holds no buffer */
 }
