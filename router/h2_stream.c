@@ -92,6 +92,27 @@ struct h2_stream *h2_stream_new(struct h2_conn *h2, int32_t id)
     return st;
 }
 
+/* Request body bytes the client sent that will never go upstream (the exchange ended
+ * early: an edge answer, an upstream that answered without reading, an abort) go back to
+ * the flow-control windows, the connection's above all: it is shared by every stream. */
+static void stream_give_back(struct h2_stream *st)
+{
+    struct h2_conn *h2 = st->h2;
+    struct iobuf *in = &st->in;
+    size_t n = (size_t)(in->len - in->off);
+
+    if (n == 0)
+        return;
+    in->off = in->len = 0;
+    if (h2->closed)
+        return;
+    if (st->flags & ST_NG)
+        nghttp2_session_consume(h2->session, st->id, n);
+    else
+        nghttp2_session_consume_connection(h2->session, n);
+    h2_schedule(h2); /* the WINDOW_UPDATE */
+}
+
 void h2_stream_release(struct h2_stream *st)
 {
     if (st->flags & (ST_NG | ST_EX | ST_FREE))
@@ -100,6 +121,7 @@ void h2_stream_release(struct h2_stream *st)
     struct worker *w = h2->w;
     struct h2_worker *hw = w->h2;
 
+    stream_give_back(st);
     deadline_cancel(&w->wheel, &st->dl);
     list_unlink(&st->link);
     list_unlink(&st->done_link);
@@ -781,6 +803,7 @@ static void h2s_done(struct exchange *ex, int unread)
     struct h2_conn *h2 = st->h2;
 
     h2->completed++;
+    stream_give_back(st);
     if (unread && (st->flags & ST_NG) && !h2->closed) {
         /* RFC 9113 §8.1: a complete response may end the request early. */
         st->flags |= ST_OURS_RST;
@@ -799,6 +822,7 @@ static void h2s_close(struct exchange *ex, enum term_side side)
 
     st->niov = 0;
     st->pending = 0;
+    stream_give_back(st);
     st->flags &= ~(ST_EX | ST_SENDING);
     list_unlink(&st->done_link);
     if ((st->flags & ST_NG) && !h2->closed) {

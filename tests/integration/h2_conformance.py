@@ -135,6 +135,32 @@ def bodies(edge, be):
 import h2.settings  # noqa: E402 (used above)
 
 
+def connection_window(edge, be):
+    """Request bodies the edge received but never forwarded (here: 404) go back to the
+    connection's receive window: 80 x 16 KiB (more than its 1 MiB) then a real upload."""
+    import time
+    with H.H2Client(edge.port) as cl:
+        piece = b"x" * 16384
+        answered = 0
+        for i in range(80):
+            sid = cl.request("/upload", host="nohost.hostess.localhost", method="POST",
+                             end=False)
+            cl.send_body(sid, piece, end=False, deadline=time.monotonic() + 10)
+            st = cl.wait([sid], 10)[0]
+            answered += st.status == 404
+        c.check(answered == 80 and not cl.closed,
+                "80 uploads answered early (404) without their END_STREAM", answered)
+        body = bytes(i % 251 for i in range(100000))
+        sid = cl.request("/upload", method="POST", end=False)
+        cl.send_body(sid, body, deadline=time.monotonic() + 10)
+        st = cl.wait([sid], 10)[0]
+        d = echo(st)
+        c.check(st.status == 200 and d.get("len") == len(body),
+                "then an upload on the same connection is not starved of window (RFC 9113 "
+                "§6.9: unforwarded DATA is given back)",
+                (st.status, d.get("len"), cl.conn.outbound_flow_control_window))
+
+
 def header_validation(edge, be):
     cases = [
         ("connection-specific field", [("connection", "keep-alive")]),
@@ -372,6 +398,7 @@ def main():
                 c.section("settings and basics", settings_and_basics, edge, be)
                 c.section(":authority", authority, edge, be, be_b)
                 c.section("bodies and flow control", bodies, edge, be)
+                c.section("connection window", connection_window, edge, be)
                 c.section("header validation", header_validation, edge, be)
                 c.section("stream states", stream_states, edge, be)
                 c.section("CONTINUATION", continuation, edge, be)

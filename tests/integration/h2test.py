@@ -113,8 +113,8 @@ class H2Client:
                 self.flush()
                 self.pump(deadline, until=lambda: self.conn.local_flow_control_window(sid) > 0
                           or self.streams[sid].done())
-                if self.streams[sid].done():
-                    return
+                if self.streams[sid].done() or self.closed or time.monotonic() >= deadline:
+                    return  # answered, gone, or the window stayed shut: the caller checks
                 continue
             n = min(win, len(view))
             self.conn.send_data(sid, bytes(view[:n]))
