@@ -75,6 +75,7 @@ struct h2_conn {
     size_t            out_bytes;
     unsigned          depth;       /* h2 code on the stack: free only when it unwinds */
     uint32_t          nstreams;    /* h2_stream structs alive */
+    uint32_t          nex;         /* ... of which an exchange still uses (ST_EX) */
     uint32_t          nheaders;    /* header blocks begun, not yet complete */
     uint32_t          hblock;      /* encoded bytes of the header block being received */
     uint32_t          max_sid;     /* highest client stream id opened */
@@ -102,6 +103,7 @@ struct h2_conn {
 #define ST_OURS_RST 0x0800u /* we reset it (not the client's fault) */
 #define ST_TRAILERS 0x1000u /* request trailers being received (dropped) */
 #define ST_BIGBUF   0x2000u /* opened before our SETTINGS was acked: 64 KiB window */
+#define ST_RST_LATER 0x4000u /* RST_STREAM(NO_ERROR) once our END_STREAM is sent */
 #define ST_FREE     0x8000u /* on the worker's free list */
 
 struct h2_stream {

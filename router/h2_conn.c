@@ -253,7 +253,9 @@ static void idle_cb(uv_idle_t *idle)
 }
 
 /* Arms the connection's deadline: the header timeout while a header block is incomplete
- * (slowloris over h2), the idle timeout while no stream is open; streams have their own. */
+ * (slowloris over h2), the idle timeout while no exchange runs (streams whose exchange
+ * ended and that wait for the client, or for our last frames, have no deadline of their
+ * own); running exchanges have theirs. */
 static void arm_deadline(struct h2_conn *h2)
 {
     struct worker *w = h2->w;
@@ -265,10 +267,10 @@ static void arm_deadline(struct h2_conn *h2)
             deadline_arm(&w->wheel, &c->dl, DL_HEADER, w->cfg->timeouts.header_ms);
             h2->dl_kind = DL_HEADER;
         }
-    } else if (h2->nstreams == 0) {
+    } else if (h2->nex == 0) {
         deadline_arm(&w->wheel, &c->dl, DL_IDLE, w->cfg->timeouts.idle_ms);
         h2->dl_kind = DL_IDLE;
-        if (h2->out_bytes == 0)
+        if (h2->nstreams == 0 && h2->out_bytes == 0)
             out_release(h2); /* an idle connection holds no buffer */
     } else {
         deadline_cancel(&w->wheel, &c->dl);
@@ -510,7 +512,15 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *user)
 {
     struct h2_conn *h2 = user;
-    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        struct h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
+        if (st != NULL && (st->flags & ST_RST_LATER)) {
+            /* Our response ended; the request never will (h2s_done). */
+            st->flags &= ~ST_RST_LATER;
+            nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+        }
+    } else if (frame->hd.type == NGHTTP2_RST_STREAM) {
         struct h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
         /* nghttp2 resets streams for protocol errors the client made (a zero window
          * increment, DATA on a closed stream, a bad header...): "MadeYouReset" turns

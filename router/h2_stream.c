@@ -271,6 +271,7 @@ void h2_stream_request(struct h2_stream *st)
     struct rec r;
 
     st->flags |= ST_EX; /* from here on the stream answers through its exchange */
+    h2->nex++;
     if (st->flags & ST_TOO_BIG) {
         stream_reject(st, 431, "request header fields too large", method, path);
         return;
@@ -797,21 +798,44 @@ static void h2s_relay(struct exchange *ex)
     stream_of(ex)->flags |= ST_RELAY;
 }
 
+/* The exchange let go of the stream: it needs none of its buffers any more (nghttp2
+ * copied the response and trailer fields; every body byte was serialised). */
+static void stream_unuse(struct h2_stream *st)
+{
+    struct worker *w = st->h2->w;
+
+    stream_give_back(st);
+    if (st->flags & ST_EX)
+        st->h2->nex--;
+    st->flags &= ~(ST_EX | ST_SENDING);
+    list_unlink(&st->done_link);
+    iobuf_release(w, &st->in);
+    iobuf_release(w, &st->ex.uphead);
+    iobuf_release(w, &st->ex.downhead);
+}
+
 static void h2s_done(struct exchange *ex, int unread)
 {
     struct h2_stream *st = stream_of(ex);
     struct h2_conn *h2 = st->h2;
 
+    (void)unread;
     h2->completed++;
-    stream_give_back(st);
-    if (unread && (st->flags & ST_NG) && !h2->closed) {
-        /* RFC 9113 §8.1: a complete response may end the request early. */
+    stream_unuse(st);
+    if ((st->flags & ST_NG) && !(st->flags & ST_EOF) && !h2->closed) {
+        /* The response is complete but the client has not ended the request (a body left
+         * unread, or all of it sent without END_STREAM): the stream would stay open, and
+         * hold one of the 100 slots, for ever. RFC 9113 §8.1: a complete response may end
+         * the request with RST_STREAM(NO_ERROR), after our END_STREAM (before it, the
+         * reset would discard the rest of the response). */
         st->flags |= ST_OURS_RST;
-        nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
-        h2_schedule(h2);
+        if (nghttp2_session_get_stream_local_close(h2->session, st->id) == 0) {
+            st->flags |= ST_RST_LATER; /* on_frame_send() */
+        } else {
+            nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+            h2_schedule(h2);
+        }
     }
-    st->flags &= ~(ST_EX | ST_SENDING);
-    list_unlink(&st->done_link);
     h2_stream_release(st);
 }
 
@@ -822,9 +846,8 @@ static void h2s_close(struct exchange *ex, enum term_side side)
 
     st->niov = 0;
     st->pending = 0;
-    stream_give_back(st);
-    st->flags &= ~(ST_EX | ST_SENDING);
-    list_unlink(&st->done_link);
+    stream_unuse(st);
+    st->flags &= ~ST_RST_LATER;
     if ((st->flags & ST_NG) && !h2->closed) {
         uint32_t code = side == TERM_CLIENT ? NGHTTP2_CANCEL
                         : side == TERM_NONE ? NGHTTP2_NO_ERROR

@@ -209,6 +209,39 @@ def too_many_streams(edge):
     H.witness_ok(c, w, "max concurrent streams")
 
 
+def half_open_streams(edge):
+    """Requests complete from the server's point of view (content-length: 0, or all of
+    their content-length sent) whose END_STREAM never comes: once answered, the edge
+    resets them with NO_ERROR (RFC 9113 §8.1), so they hold no slot, buffer or connection."""
+    w = H.Witness(edge.port)
+    with H.RawH2(edge.port) as r:
+        r.read(lambda s: any(f[0] == H.SETTINGS and f[1] & H.ACK for f in s.frames), 5)
+        sids = []
+        for i in range(100):
+            sid = r.sid()
+            sids.append(sid)
+            if i % 10:
+                r.send(r.headers(sid, H.req_fields(extra=[("content-length", "0")]),
+                                 end_stream=False))
+            else:
+                r.send(r.headers(sid, H.req_fields("/upload", method="POST",
+                                                   extra=[("content-length", "1")]),
+                                 end_stream=False) + H.frame(H.DATA, 0, sid, b"x"))
+        r.read(lambda s: all(x in s.ended for x in sids), 20)
+        c.check(all(x in r.ended for x in sids), "half-open streams: 100 responses",
+                len([x for x in sids if x in r.ended]))
+        r.read(lambda s: all(x in s.resets for x in sids), 5)
+        c.check(all(r.resets.get(x) == H.NO_ERROR for x in sids),
+                "half-open streams: each reset with NO_ERROR after its response",
+                [(x, r.resets.get(x)) for x in sids if r.resets.get(x) != H.NO_ERROR][:5])
+        sid = r.get()
+        r.read(lambda s: sid in s.ended or sid in s.resets or s.goaway is not None, 5)
+        c.check(sid in r.ended and r.goaway is None,
+                "half-open streams: the connection still serves a new stream",
+                (r.resets.get(sid), r.goaway))
+    H.witness_ok(c, w, "half-open streams")
+
+
 def endless_header_block(edge):
     w = H.Witness(edge.port)
     with H.RawH2(edge.port) as r:
@@ -235,6 +268,7 @@ def main():
             c.section("budgets scale with real work", well_behaved_budget, edge)
             c.section("max concurrent streams", too_many_streams, edge)
             c.section("endless header block", endless_header_block, edge)
+            c.section("half-open streams", half_open_streams, edge)
             c.check(edge.alive(), "edge still running")
             st = E.http(edge.port, "GET", "/echo", E.HOST_A)
             c.check(st.status == 200, "HTTP/1.1 clients unaffected", st)
