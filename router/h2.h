@@ -77,6 +77,8 @@ struct h2_conn {
     uint32_t          nstreams;    /* h2_stream structs alive */
     uint32_t          nex;         /* ... of which an exchange still uses (ST_EX) */
     uint32_t          nheaders;    /* header blocks begun, not yet complete */
+    uint32_t          hbegun;      /* request header blocks begun, ever */
+    uint32_t          hbegun_dl;   /* ... when DL_HEADER was armed */
     uint32_t          hblock;      /* encoded bytes of the header block being received */
     uint32_t          max_sid;     /* highest client stream id opened */
     /* Abuse accounting: what a client costs us against the requests it completed. */

@@ -263,9 +263,14 @@ static void arm_deadline(struct h2_conn *h2)
     if (h2->terminating)
         return; /* DL_LINGER bounds the goodbye */
     if (h2->nheaders > 0) {
-        if (h2->dl_kind != DL_HEADER || !deadline_armed(&c->dl)) {
+        /* Per header block: a busy client's reads often end inside the next block, so
+         * the timer restarts when a new block began since it was armed (blocks cannot
+         * interleave: the earlier one is complete). */
+        if (h2->dl_kind != DL_HEADER || !deadline_armed(&c->dl) ||
+            h2->hbegun_dl != h2->hbegun) {
             deadline_arm(&w->wheel, &c->dl, DL_HEADER, w->cfg->timeouts.header_ms);
             h2->dl_kind = DL_HEADER;
+            h2->hbegun_dl = h2->hbegun;
         }
     } else if (h2->nex == 0) {
         deadline_arm(&w->wheel, &c->dl, DL_IDLE, w->cfg->timeouts.idle_ms);
@@ -405,6 +410,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, st);
         h2->nheaders++;
+        h2->hbegun++;
         if ((uint32_t)frame->hd.stream_id > h2->max_sid)
             h2->max_sid = (uint32_t)frame->hd.stream_id;
     } else {

@@ -209,6 +209,29 @@ def too_many_streams(edge):
     H.witness_ok(c, w, "max concurrent streams")
 
 
+def busy_header_blocks(edge):
+    """The header timeout bounds each header block, not the connection: a busy client
+    whose every write ends inside its next HEADERS frame (TCP is a byte stream) completes
+    each block at once and is never cut, however long it runs (here 2.5 x timeouts.header)."""
+    with H.RawH2(edge.port) as r:
+        r.read(lambda s: any(f[0] == H.SETTINGS and f[1] & H.ACK for f in s.frames), 5)
+        sid = r.sid()
+        pending = r.headers(sid, H.req_fields())
+        done, t0 = [], time.monotonic()
+        while time.monotonic() - t0 < 5.0 and r.goaway is None and not r.closed:
+            nsid = r.sid()
+            nxt = r.headers(nsid, H.req_fields())
+            r.send(pending + nxt[:20])  # the rest of one block, the start of the next
+            pending = nxt[20:]
+            r.read(lambda s: sid in s.ended or s.goaway is not None, 5)
+            done.append(sid in r.ended)
+            sid = nsid
+            time.sleep(0.05)
+        c.check(r.goaway is None and not r.closed and len(done) > 10 and all(done),
+                "header blocks split across writes for 5 s: each answered, no GOAWAY",
+                (r.goaway, len(done), done.count(False)))
+
+
 def half_open_streams(edge):
     """Requests complete from the server's point of view (content-length: 0, or all of
     their content-length sent) whose END_STREAM never comes: once answered, the edge
@@ -269,6 +292,7 @@ def main():
             c.section("max concurrent streams", too_many_streams, edge)
             c.section("endless header block", endless_header_block, edge)
             c.section("half-open streams", half_open_streams, edge)
+            c.section("busy header blocks", busy_header_blocks, edge)
             c.check(edge.alive(), "edge still running")
             st = E.http(edge.port, "GET", "/echo", E.HOST_A)
             c.check(st.status == 200, "HTTP/1.1 clients unaffected", st)
