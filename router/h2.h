@@ -81,6 +81,8 @@ struct h2_conn {
     uint32_t          hbegun_dl;   /* ... when DL_HEADER was armed */
     uint32_t          hblock;      /* encoded bytes of the header block being received */
     uint32_t          max_sid;     /* highest client stream id opened */
+    uint64_t          sid_used[4]; /* bit (id / 2) % 256: the client opened id (the 256
+                                      odd ids up to max_sid; skipped ones are clear) */
     /* Abuse accounting: what a client costs us against the requests it completed. */
     uint32_t          completed;   /* responses sent in full */
     uint32_t          resets;      /* RST_STREAM from the client */

@@ -353,6 +353,31 @@ void h2_count_error(struct h2_conn *h2)
 
 /* --- nghttp2 callbacks ------------------------------------------------------------------ */
 
+/* A HEADERS frame on client stream id: records a new id (and the ids it skips) and
+ * says whether a lower one is a protocol error. */
+#define SID_WINDOW 256u
+static int sid_check(struct h2_conn *h2, uint32_t id)
+{
+    uint32_t k = id >> 1;
+    if (id > h2->max_sid) {
+        uint32_t from = h2->max_sid ? (h2->max_sid >> 1) + 1 : 0;
+        if (k - from >= SID_WINDOW)
+            memset(h2->sid_used, 0, sizeof h2->sid_used);
+        else
+            for (uint32_t i = from; i < k; i++) /* skipped: implicitly closed, never open */
+                h2->sid_used[(i % SID_WINDOW) / 64] &= ~(1ull << (i % 64));
+        h2->sid_used[(k % SID_WINDOW) / 64] |= 1ull << (k % 64);
+        h2->max_sid = id;
+        return 0;
+    }
+    if ((h2->max_sid >> 1) - k >= SID_WINDOW)
+        return 0; /* too old to tell: ignored, as nghttp2 does */
+    /* A stream the client opened and we closed (we reset it, say) may still see its
+     * trailers or other frames in flight: ignored (RFC 9113 §5.4.2, §6.4). An id it
+     * skipped is a new stream id lower than one used (§5.1.1). */
+    return (h2->sid_used[(k % SID_WINDOW) / 64] >> (k % 64) & 1) ? 0 : -1;
+}
+
 static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *user)
 {
     struct h2_conn *h2 = user;
@@ -362,8 +387,8 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
     case NGHTTP2_HEADERS:
         h2->hblock = (uint32_t)hd->length;
         /* RFC 9113 §5.1.1: a new stream id must be larger than every one used before;
-         * nghttp2 ignores such a HEADERS when it no longer knows the stream. */
-        if ((hd->stream_id & 1) && (uint32_t)hd->stream_id <= h2->max_sid &&
+         * nghttp2 ignores a HEADERS on any stream it no longer knows. */
+        if ((hd->stream_id & 1) && sid_check(h2, (uint32_t)hd->stream_id) != 0 &&
             nghttp2_session_find_stream(s, hd->stream_id) == NULL) {
             h2->errors++;
             h2_goaway(h2, NGHTTP2_PROTOCOL_ERROR);
@@ -411,8 +436,6 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
         nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, st);
         h2->nheaders++;
         h2->hbegun++;
-        if ((uint32_t)frame->hd.stream_id > h2->max_sid)
-            h2->max_sid = (uint32_t)frame->hd.stream_id;
     } else {
         struct h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
         if (st != NULL)

@@ -262,6 +262,33 @@ def stream_states(edge, be):
         c.check(r.status.get(ok) == 200 and sid not in r.status,
                 "a client RST_STREAM cancels that stream only", (r.status, r.resets))
     with H.RawH2(edge.port) as r:
+        # Trailers in flight when the edge reset the stream are ignored (RFC 9113 §5.4.2,
+        # §6.4), also once the edge forgot the stream (150 streams later).
+        r.send(H.frame(H.WINDOW_UPDATE, 0, 0, (1 << 30).to_bytes(4, "big")))  # 150 answers
+        sid = r.sid()
+        r.send(r.headers(sid, H.req_fields("/x", "nohost.hostess.localhost", "POST"),
+                         end_stream=False))
+        r.read(lambda s: sid in s.resets, 5)
+        last = None
+        for i in range(150):
+            last = r.get()
+            if i % 50 == 49:
+                r.read(lambda s: last in s.ended, 10)
+        r.read(lambda s: last in s.ended, 10)
+        r.send(H.frame(H.HEADERS, H.END_STREAM | H.END_HEADERS, sid,
+                       H.hp_block([("x-trailer", "1")])))
+        nxt = r.get()
+        r.read(lambda s: nxt in s.ended or s.goaway is not None, 5)
+        c.check(r.resets.get(sid) is not None and r.goaway is None and nxt in r.ended,
+                "trailers on a stream the edge reset: ignored, the connection carries on",
+                (r.resets.get(sid), r.goaway))
+        # ... but a stream id the client skipped is not one it may open later (§5.1.1)
+        skipped = r.sid()
+        r.get()
+        r.send(r.headers(skipped, H.req_fields()))
+        c.check(r.wait_goaway(5) is not None and r.goaway[1] == H.PROTOCOL_ERROR,
+                "a skipped (lower) stream id after others: GOAWAY PROTOCOL_ERROR", r.goaway)
+    with H.RawH2(edge.port) as r:
         r.send(H.frame(H.WINDOW_UPDATE, 0, 0, (0).to_bytes(4, "big")))
         c.check(r.wait_goaway(5) is not None and r.goaway[1] == H.PROTOCOL_ERROR,
                 "WINDOW_UPDATE 0 on the connection: GOAWAY PROTOCOL_ERROR", r.goaway)
