@@ -275,8 +275,15 @@ static void arm_deadline(struct h2_conn *h2)
     } else if (h2->nex == 0) {
         deadline_arm(&w->wheel, &c->dl, DL_IDLE, w->cfg->timeouts.idle_ms);
         h2->dl_kind = DL_IDLE;
-        if (h2->nstreams == 0 && h2->out_bytes == 0)
-            out_release(h2); /* an idle connection holds no buffer */
+        if (h2->nstreams == 0) {
+            /* An idle connection holds no buffer: the output queue's chunks, and the
+             * input chunk, whose bytes nghttp2 consumed (it copies what it keeps); the
+             * next read borrows one again, as an idle h1 connection's does. */
+            if (h2->out_bytes == 0)
+                out_release(h2);
+            if (c->in.off == c->in.len)
+                iobuf_release(w, &c->in);
+        }
     } else {
         deadline_cancel(&w->wheel, &c->dl);
         h2->dl_kind = -1;
