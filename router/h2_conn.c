@@ -237,11 +237,21 @@ static void h2_flush(struct h2_conn *h2)
     check_end(h2);
 }
 
+/* Flushes the sessions scheduled before this turn. One that schedules itself again (a
+ * flush that hit its round limit, or sends from exchanges run by this flush) waits for
+ * the next turn, so that the loop polls sockets and timers in between. */
 static void idle_cb(uv_idle_t *idle)
 {
     struct h2_worker *hw = container_of(idle, struct h2_worker, idle);
-    struct list_node *n;
+    struct list_node batch, *n;
+
+    list_init(&batch);
     while ((n = list_first(&hw->pending)) != NULL) {
+        list_unlink(n);
+        list_push_tail(&batch, n);
+    }
+    /* h2_free() unlinks a connection's node from whichever list holds it. */
+    while ((n = list_first(&batch)) != NULL) {
         struct h2_conn *h2 = container_of(n, struct h2_conn, sched);
         list_unlink(n);
         h2->scheduled = 0;
@@ -249,7 +259,8 @@ static void idle_cb(uv_idle_t *idle)
         h2_flush(h2);
         h2_leave(h2);
     }
-    uv_idle_stop(idle);
+    if (list_empty(&hw->pending))
+        uv_idle_stop(idle);
 }
 
 /* Arms the connection's deadline: the header timeout while a header block is incomplete
