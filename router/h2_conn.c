@@ -710,8 +710,10 @@ void h2_conn_on_data(struct conn *c)
         c->in.off = c->in.len = 0;
     h2_flush(h2);
     if (!h2->closed && !h2->finished) {
-        /* A client that does not read our output may not queue more work. */
-        if (c->tx.busy && h2->out_bytes >= H2_OUT_SOFT)
+        /* A client that does not read our output may not queue more work, nor make us
+         * process frames (WINDOW_UPDATE, DATA for streams that wait) that cannot lead
+         * to output until it does: reading resumes when the write completes. */
+        if (c->tx.busy && h2->out_bytes > 0)
             conn_rx_pause(c);
         if (!h2->terminating)
             arm_deadline(h2);
