@@ -17,8 +17,8 @@
  *
  * Ownership: struct h2_conn belongs to its conn (c->h2) and is freed when the connection
  * closes, or once its session is over (then the connection lingers like an h1 one).
- * Streams come from a per-worker free list and live until both nghttp2 has closed them
- * and their exchange has let go.
+ * Streams come from a per-worker free list; their buffers go when their exchange ends,
+ * the struct when nghttp2 has closed the stream too.
  */
 #ifndef HOSTESS_ROUTER_H2_H
 #define HOSTESS_ROUTER_H2_H
