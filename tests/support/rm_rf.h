@@ -32,7 +32,9 @@ static inline void rm_rf(const char *path)
 
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                 continue;
-            snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
+            int n = snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
+            if (n < 0 || (size_t)n >= sizeof(child))
+                continue; /* cannot name it: leave it rather than remove something else */
             rm_rf(child);
         }
         closedir(d);
