@@ -92,18 +92,11 @@ struct h2_stream *h2_stream_new(struct h2_conn *h2, int32_t id)
     return st;
 }
 
-/* Request body bytes the client sent that will never go upstream (the exchange ended
- * early: an edge answer, an upstream that answered without reading, an abort) go back to
- * the flow-control windows, the connection's above all: it is shared by every stream. */
-static void stream_give_back(struct h2_stream *st)
+/* Reopens the flow-control windows by n request-body bytes: the stream's while nghttp2
+ * still has it, always the connection's (shared by every stream). */
+static void stream_window_return(struct h2_stream *st, size_t n)
 {
     struct h2_conn *h2 = st->h2;
-    struct iobuf *in = &st->in;
-    size_t n = (size_t)(in->len - in->off);
-
-    if (n == 0)
-        return;
-    in->off = in->len = 0;
     if (h2->closed)
         return;
     if (st->flags & ST_NG)
@@ -111,6 +104,20 @@ static void stream_give_back(struct h2_stream *st)
     else
         nghttp2_session_consume_connection(h2->session, n);
     h2_schedule(h2); /* the WINDOW_UPDATE */
+}
+
+/* Request body bytes the client sent that will never go upstream (the exchange ended
+ * early: an edge answer, an upstream that answered without reading, an abort) go back to
+ * the flow-control windows, the connection's above all. */
+static void stream_give_back(struct h2_stream *st)
+{
+    struct iobuf *in = &st->in;
+    size_t n = (size_t)(in->len - in->off);
+
+    if (n == 0)
+        return;
+    in->off = in->len = 0;
+    stream_window_return(st, n);
 }
 
 void h2_stream_release(struct h2_stream *st)
@@ -767,20 +774,13 @@ static int h2s_interim(struct exchange *ex)
 static void h2s_consume(struct exchange *ex, size_t n)
 {
     struct h2_stream *st = stream_of(ex);
-    struct h2_conn *h2 = st->h2;
     if (n == 0)
         return;
     iobuf_consume(&st->in, n);
     iobuf_compact(&st->in); /* no write points into it now; keep the free room at the end */
-    if (h2->closed)
-        return;
     /* The bytes went upstream: now the client may send more (flow control is the
      * back-pressure). */
-    if (st->flags & ST_NG)
-        nghttp2_session_consume(h2->session, st->id, n);
-    else
-        nghttp2_session_consume_connection(h2->session, n);
-    h2_schedule(h2);
+    stream_window_return(st, n);
 }
 
 static void h2s_rx_pause(struct exchange *ex)
