@@ -32,6 +32,7 @@ enum dl_kind {
     DL_TUNNEL, DL_DRAIN
 };
 
+#define TLS_OUT_CACHE 64 /* idle TLS output buffers a worker keeps (tls_conn.c) */
 #define REQID_MAX 128   /* longest client X-Request-Id we keep */
 #define LINGER_MS 2000 /* how long a closing client may keep sending before we reset it */
 
@@ -260,7 +261,7 @@ struct worker {
     struct list_node              tls_deferred;  /* TLS conns to pump on the idle turn */
     uv_idle_t                     tls_idle;
     char                         *tls_scratch;   /* one record of gathered plaintext */
-    char                         *tls_out_free[64]; /* idle TLS output buffers */
+    char                         *tls_out_free[TLS_OUT_CACHE]; /* idle TLS output buffers */
     unsigned                      ntls_out_free;
     uv_async_t                    wake;
     uv_prepare_t                  prep;

@@ -69,17 +69,11 @@ void tls_conn_resume(struct conn *c);
 int  tls_conn_eof(const struct conn *c);
 /* Queues close_notify (the caller then shuts the socket down). */
 void tls_conn_close_notify(struct conn *c);
-/* The worker's idle turn: runs the deferred decrypts. */
-void tls_worker_run_deferred(struct worker *w);
-/* Server name the client sent (normalised; "" when none) and whether the certificate
- * that was served covers host[0..len). */
-const char *tls_conn_sni(const struct conn *c);
 /* 1 when name (raw, may be NULL) normalises to this connection's server name (both none
  * counts as equal). */
 int tls_conn_sni_is(const struct conn *c, const char *name);
 /* From the client-hello callback: records the raw server name (normalised here). */
 void tls_conn_set_sni(struct conn *c, const char *name, size_t len);
-int tls_conn_cert_covers(const struct conn *c, const char *host, size_t len);
 /* 421 Misdirected Request (RFC 9110 §15.5.20) for host[0..len) on this connection: a host
  * below domain (generated) on a connection without SNI, or any host the certificate that
  * was served does not cover (domain fronting; a coalesced connection for another name). */

@@ -40,7 +40,6 @@ static const unsigned char alpn_h2_http11[] = "\x02h2\x08http/1.1";
 #define TLS_RECORD_ROOM (TLS_RECORD + 256)         /* a record with header, tag, padding */
 #define TLS_OUT_CAP     (2 * TLS_RECORD_ROOM)      /* out: two records ahead of the socket */
 #define TLS_GATHER_MAX  4096                       /* pieces below this are gathered */
-#define TLS_OUT_CACHE   64                         /* idle out buffers a worker keeps */
 
 struct tls_conn {
     SSL             *ssl;
@@ -66,6 +65,7 @@ struct tls_conn {
 };
 
 static void tls_pump(struct conn *c);
+static void tls_run_deferred(uv_idle_t *h);
 
 /* --- the BIO ---------------------------------------------------------------------------- */
 
@@ -532,11 +532,6 @@ static void tls_pump(struct conn *c)
 
 /* --- deferred pumps --------------------------------------------------------------------- */
 
-static void tls_on_idle(uv_idle_t *h)
-{
-    tls_worker_run_deferred(h->data);
-}
-
 void tls_conn_resume(struct conn *c)
 {
     struct tls_conn *t = c->tls;
@@ -547,12 +542,14 @@ void tls_conn_resume(struct conn *c)
     list_push_tail(&w->tls_deferred, &t->defer_link);
     if (!uv_is_active((uv_handle_t *)&w->tls_idle)) {
         w->tls_idle.data = w;
-        uv_idle_start(&w->tls_idle, tls_on_idle);
+        uv_idle_start(&w->tls_idle, tls_run_deferred);
     }
 }
 
-void tls_worker_run_deferred(struct worker *w)
+/* The worker's idle turn: the deferred decrypts. */
+static void tls_run_deferred(uv_idle_t *h)
 {
+    struct worker *w = h->data;
     struct list_node batch, *n;
 
     /* Pumps may defer again (a buffer filled anew): those wait for the next turn. */
@@ -587,11 +584,6 @@ void tls_conn_set_sni(struct conn *c, const char *name, size_t len)
     }
 }
 
-const char *tls_conn_sni(const struct conn *c)
-{
-    return c->tls->sni;
-}
-
 int tls_conn_sni_is(const struct conn *c, const char *name)
 {
     char norm[HOSTNAME_MAX + 1];
@@ -602,7 +594,8 @@ int tls_conn_sni_is(const struct conn *c, const char *name)
     return strcmp(norm, c->tls->sni) == 0;
 }
 
-int tls_conn_cert_covers(const struct conn *c, const char *host, size_t len)
+/* The certificate served on this connection covers host[0..len). */
+static int tls_conn_cert_covers(const struct conn *c, const char *host, size_t len)
 {
     X509 *x = SSL_get_certificate(c->tls->ssl);
     return x != NULL &&
