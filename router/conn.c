@@ -148,7 +148,14 @@ static void conn_on_written(uv_write_t *req, int status)
 int conn_send(struct conn *c, const uv_buf_t *iov, unsigned n)
 {
     if (c->tls != NULL)
-        return tls_conn_send(c, iov, n);
+        return tls_conn_send(c, iov, n, 0);
+    return sendq_write(&c->tx, (uv_stream_t *)&c->tcp, iov, n, conn_on_written);
+}
+
+int conn_send_last(struct conn *c, const uv_buf_t *iov, unsigned n)
+{
+    if (c->tls != NULL)
+        return tls_conn_send(c, iov, n, 1);
     return sendq_write(&c->tx, (uv_stream_t *)&c->tcp, iov, n, conn_on_written);
 }
 
@@ -306,7 +313,7 @@ void conn_reject(struct conn *c, int status, const char *why)
         if (c->tls == NULL)
             r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         else if (!c->tx.busy) /* never plaintext on a TLS socket, nor a second send */
-            r = tls_conn_send(c, &b, 1);
+            r = tls_conn_send(c, &b, 1, 1);
         (void)r;
     }
     access_log_exchange(c->w, ex);
@@ -442,12 +449,17 @@ static void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         conn_on_input(c, (size_t)n);
 }
 
+int conn_closes_after_exchange(const struct conn *c)
+{
+    return (c->flags & C_F_WANT_CLOSE) || c->w->draining;
+}
+
 /* The exchange ended and its response is fully written: keep-alive or close. */
 void conn_exchange_done(struct conn *c)
 {
     struct worker *w = c->w;
 
-    if ((c->flags & C_F_WANT_CLOSE) || w->draining) {
+    if (conn_closes_after_exchange(c)) {
         /* Unread request bytes (a body we did not forward, pipelined requests): linger. */
         if (c->in.off != c->in.len || (c->flags & C_F_LINGER))
             conn_linger(c);

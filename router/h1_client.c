@@ -47,6 +47,8 @@ static int h1_send(struct exchange *ex, const uv_buf_t *iov, unsigned n, unsigne
         all[k++] = iov[i];
     if (k == 0)
         return 1; /* the end of an HTTP/1.1 body is in its framing: nothing to send */
+    if ((flags & CL_SEND_END) && conn_closes_after_exchange(conn_of(ex)))
+        return conn_send_last(conn_of(ex), all, k);
     return conn_send(conn_of(ex), all, k);
 }
 
@@ -61,7 +63,7 @@ static int h1_answer(struct exchange *ex, int status, const char *ctype, struct 
                         (c->flags & C_F_WANT_CLOSE) != 0) != 0)
         return UV_ENOMEM;
     uv_buf_t b = uv_buf_init(ex->downhead.p, ex->downhead.len);
-    return conn_send(c, &b, 1);
+    return conn_closes_after_exchange(c) ? conn_send_last(c, &b, 1) : conn_send(c, &b, 1);
 }
 
 static int h1_interim(struct exchange *ex)

@@ -316,6 +316,11 @@ void conn_on_sent(struct conn *c, int status);
  * contract as sendq_write: 1 all written at once, 0 queued (exchange_on_client_written
  * runs once when done), or a negative UV error. At most one send in flight (c->tx.busy). */
 int  conn_send(struct conn *c, const uv_buf_t *iov, unsigned n);
+/* conn_send() of the connection's last bytes (it closes once they are written): over TLS
+ * the close_notify leaves in the same write, saving the client a segment and a wakeup. */
+int  conn_send_last(struct conn *c, const uv_buf_t *iov, unsigned n);
+/* 1 when the connection closes once its current exchange is done (no keep-alive). */
+int  conn_closes_after_exchange(const struct conn *c);
 void iobuf_release(struct worker *w, struct iobuf *b);
 int  iobuf_reserve(struct worker *w, struct iobuf *b, size_t need);
 /* Moves the unread bytes to the front of b. */

@@ -60,14 +60,16 @@ void tls_conn_free(struct conn *c);
 /* libuv alloc/read for the ciphertext side. */
 void tls_conn_alloc(struct conn *c, uv_buf_t *b);
 void tls_conn_on_read(struct conn *c, ssize_t n);
-/* conn_send() for TLS connections (same contract). */
-int  tls_conn_send(struct conn *c, const uv_buf_t *iov, unsigned n);
+/* conn_send() for TLS connections (same contract); last: the connection closes after
+ * this send, whose close_notify then leaves in the same write as its last record. */
+int  tls_conn_send(struct conn *c, const uv_buf_t *iov, unsigned n, int last);
 /* The upper layer made room in c->in: decrypt what is already buffered (deferred to the
  * worker's idle turn: this may be called from inside the HTTP code). */
 void tls_conn_resume(struct conn *c);
 /* The socket ended (what TLS still buffers may not be decrypted yet). */
 int  tls_conn_eof(const struct conn *c);
-/* Queues close_notify (the caller then shuts the socket down). */
+/* Queues close_notify, unless it was sent already (the caller then shuts the socket
+ * down). */
 void tls_conn_close_notify(struct conn *c);
 /* 1 when name (raw, may be NULL) normalises to this connection's server name (both none
  * counts as equal). */

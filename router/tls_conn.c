@@ -40,6 +40,7 @@ static const unsigned char alpn_h2_http11[] = "\x02h2\x08http/1.1";
 #define TLS_RECORD_ROOM (TLS_RECORD + 256)         /* a record with header, tag, padding */
 #define TLS_OUT_CAP     (2 * TLS_RECORD_ROOM)      /* out: two records ahead of the socket */
 #define TLS_GATHER_MAX  4096                       /* pieces below this are gathered */
+#define TLS_ALERT_ROOM  64                         /* an alert record, with room to spare */
 
 struct tls_conn {
     SSL             *ssl;
@@ -54,6 +55,8 @@ struct tls_conn {
     unsigned         niov, iov_i;
     size_t           iov_off;
     uint8_t          sending;    /* a conn_send() is under way (c->tx.busy) */
+    uint8_t          notify_last; /* that send ends the connection: close_notify follows
+                                     its last record, in the same write */
     uint8_t          handshaken;
     uint8_t          eof;        /* the socket ended (or close_notify came) */
     uint8_t          deferred;   /* on the worker's tls_deferred list */
@@ -322,6 +325,15 @@ static int tls_encrypt(struct conn *c)
             return UV_EPROTO;
         }
     }
+    if (t->notify_last && t->iov_i == t->niov) {
+        /* The alert needs a few bytes more; out grows unless a write points into it, and
+         * then the write's completion comes back here with out idle. */
+        if (t->out_busy && t->out_cap - t->out_len < TLS_ALERT_ROOM)
+            return 0;
+        t->notify_last = 0;
+        if (SSL_shutdown(t->ssl) < 0)
+            ERR_clear_error(); /* best effort, as at any close */
+    }
     return tls_flush(c);
 }
 
@@ -330,6 +342,7 @@ static void tls_send_done(struct conn *c, int status)
 {
     struct tls_conn *t = c->tls;
     t->sending = 0;
+    t->notify_last = 0;
     t->niov = t->iov_i = 0;
     out_release(c);
     conn_on_sent(c, status);
@@ -361,7 +374,7 @@ static void tls_on_written(uv_write_t *req, int status)
         conn_input_failed(c);
 }
 
-int tls_conn_send(struct conn *c, const uv_buf_t *iov, unsigned n)
+int tls_conn_send(struct conn *c, const uv_buf_t *iov, unsigned n, int last)
 {
     struct tls_conn *t = c->tls;
 
@@ -372,9 +385,11 @@ int tls_conn_send(struct conn *c, const uv_buf_t *iov, unsigned n)
     t->iov_i = 0;
     t->iov_off = 0;
     t->sending = 1;
+    t->notify_last = last && t->handshaken;
     int r = tls_encrypt(c);
     if (r < 0 || (t->iov_i == t->niov && t->out_len == 0)) {
         t->sending = 0;
+        t->notify_last = 0;
         t->niov = t->iov_i = 0;
         out_release(c);
         return r < 0 ? r : 1;
@@ -386,6 +401,8 @@ int tls_conn_send(struct conn *c, const uv_buf_t *iov, unsigned n)
 void tls_conn_close_notify(struct conn *c)
 {
     struct tls_conn *t = c->tls;
+    if (SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN)
+        return; /* it left with the last response (tls_conn_send's last) */
     if (t->handshaken && !t->sending && SSL_shutdown(t->ssl) >= 0)
         (void)tls_flush(c); /* best effort: the connection closes either way */
     ERR_clear_error();

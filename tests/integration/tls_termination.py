@@ -16,6 +16,9 @@ Certificates come from deploy/mkcerts.sh (a local CA in the test's temp dir).
   cover; HSTS for generated hosts (generated value), custom hosts (custom value or none),
   never over plain HTTP, never added when the upstream sent its own
 - streaming over TLS: 64 MiB both ways, chunked, SSE, WebSocket
+- the end of a connection: after a complete response on a closing connection (Connection:
+  close, HTTP/1.0, an edge error page, a large body) the edge sends close_notify; after a
+  response cut short by the upstream it does not (the client must see a truncation)
 - garbage on the HTTPS port is closed; the edge keeps serving
 - port 80: 308 to https://HOST:PORT/path?query, ACME http-01 tokens from the control API
   answered (unknown 404), a request with a body gets 308 and close
@@ -806,6 +809,77 @@ def forwarded_proto(edge, certs):
                 hdrs_of(d, "x-forwarded-proto"))
         c.check(d["version"] == "HTTP/1.1" and d["method"] == "GET",
                 "upstream request is HTTP/1.1", d["version"])
+
+
+def read_to_end(sock, timeout=5.0):
+    """Everything the edge sends until it ends the connection, and how it ended it:
+    "close_notify" (a clean TLS end), "cut" (TCP closed without close_notify: needs a
+    socket wrapped with suppress_ragged_eofs=False) or "open" (nothing more in time)."""
+    data = bytearray()
+    deadline = time.monotonic() + timeout
+    while True:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            d = sock.recv(65536)
+        except ssl.SSLZeroReturnError:
+            return bytes(data), "close_notify"
+        except ConnectionResetError:
+            return bytes(data), "cut"
+        except ssl.SSLError as e:
+            if isinstance(e, ssl.SSLEOFError) or e.reason == "UNEXPECTED_EOF_WHILE_READING":
+                return bytes(data), "cut"
+            raise
+        except socket.timeout:
+            return bytes(data), "open"
+        if not d:
+            return bytes(data), "close_notify"
+        data += d
+
+
+def connection_end(edge, certs):
+    ctx = E.tls_context(certs.ca)
+    # Debian's python3 turns OpenSSL's OP_IGNORE_UNEXPECTED_EOF on, which reports a TCP
+    # close without close_notify as a clean end: the very difference checked here.
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+
+    def exchange(request, timeout=5.0):
+        raw = socket.create_connection(("127.0.0.1", edge.https_port), timeout=10)
+        sock = ctx.wrap_socket(raw, server_hostname=E.HOST_A, suppress_ragged_eofs=False)
+        try:
+            sock.sendall(request)
+            return read_to_end(sock, timeout)
+        finally:
+            sock.close()
+
+    def complete(data):
+        head, _, body = data.partition(b"\r\n\r\n")
+        m = re.search(rb"\r\ncontent-length: *(\d+)", head, re.I)
+        return m is not None and len(body) == int(m.group(1)), head.split(b"\r\n")[0]
+
+    n = 300000  # several records: the last leaves after the first writes completed
+    cases = [
+        (E.build_request("GET", "/echo", E.HOST_A, [("Connection", "close")]),
+         "Connection: close"),
+        (E.build_request("GET", "/echo", E.HOST_A, version="HTTP/1.0"), "HTTP/1.0"),
+        (E.build_request("GET", "/", "nobody.example.test", [("Connection", "close")]),
+         "an edge error page (unknown host) with Connection: close"),
+        (E.build_request("GET", "/bytes?n=%d" % n, E.HOST_A, [("Connection", "close")]),
+         "a %d-byte body with Connection: close" % n),
+    ]
+    for req, what in cases:
+        data, end = exchange(req)
+        ok, status = complete(data)
+        c.check(ok, "%s: complete response" % what, (status, len(data)))
+        c.check(end == "close_notify", "%s: then close_notify" % what, end)
+    data, end = exchange(E.build_request("GET", "/truncate?mode=length", E.HOST_A,
+                                         [("Connection", "close")]))
+    ok, status = complete(data)
+    c.check(status.startswith(b"HTTP/1.1 200") and not ok,
+            "upstream cut mid-body: the client gets part of the body", (status, len(data)))
+    c.check(end == "cut", "upstream cut mid-body: no close_notify (a truncation shows)", end)
+    data, end = exchange(E.build_request("GET", "/echo", E.HOST_A), timeout=1.0)
+    c.check(complete(data)[0] and end == "open",
+            "keep-alive: complete response, connection stays open", (len(data), end))
 
 
 def h2_statuses(port, sni, authorities, ctx, path="/echo", timeout=10.0):
@@ -1604,6 +1678,7 @@ def main():
             c.section("421 Misdirected Request", misdirected, edge, certs, info)
             c.section("HSTS", hsts, edge, certs, a, sts)
             c.section("X-Forwarded-Proto", forwarded_proto, edge, certs)
+            c.section("the end of a connection", connection_end, edge, certs)
             c.section("TLS and HTTP/2", tls_and_h2, edge, certs, a)
             c.section("streaming over TLS", streaming, edge, certs, tmp)
             c.section("slow reader over TLS", slow_reader, edge, certs)
