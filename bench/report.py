@@ -4,12 +4,15 @@ optionally the JSON (with derived figures) and a PNG plot (only if matplotlib im
 
 usage: report.py RESULTS.json [--json OUT.json] [--png OUT.png]
 
-RESULTS.json is what hostess-bench assembles: one entry per target with wrk's figures
-("load": 64 connections, "c1": one connection), the proxy's CPU ticks over the load pass,
-its peak RSS and, with --syscalls, strace counts. With --tls/--h2 it also holds "mode_runs":
-one entry per proxy and TLS mode ("https", "newconn", "h2") with the load generator's
-figures in the same shape, the CPU ticks of that pass and, for "newconn", the full-handshake
-check. Only the standard library is required.
+RESULTS.json is what hostess-bench assembles: "runs", one entry per target and round (one
+round, or --rounds R) with wrk's figures ("load": 64 connections, "c1": one
+connection), the proxy's CPU ticks over the load pass, its peak RSS and, with --syscalls,
+strace counts; and with --tls/--h2 "mode_runs": one entry per proxy, TLS mode ("https",
+"newconn", "h2") and round with the load generator's figures in the same shape, the CPU ticks of that
+pass and, for "newconn", the full-handshake check. With several rounds every figure shown is
+the median over the rounds, and every ratio the median of the rounds' own ratios (each
+round measures the targets back to back, so its ratio is the least disturbed by the
+machine's drift), printed with the per-round values. Only the standard library is required.
 """
 import argparse
 import json
@@ -81,6 +84,100 @@ def derive_mode(run):
     return out
 
 
+def rounds_of(res):
+    """The measured rounds, each {"runs": [...], "mode_runs": [...]}: the entries of
+    res["runs"] and res["mode_runs"] grouped by their "round" (older results: one)."""
+    n = max([r.get("round", 1) for r in res.get("runs", []) + res.get("mode_runs", [])] or [1])
+    return [{"runs": [r for r in res.get("runs", []) if r.get("round", 1) == i],
+             "mode_runs": [r for r in res.get("mode_runs", []) if r.get("round", 1) == i]}
+            for i in range(1, n + 1)]
+
+
+def median(values):
+    v = sorted(x for x in values if x is not None)
+    if not v:
+        return None
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0
+
+
+def add_counts(dicts):
+    """Sums the numbers of several {name: count} dicts (other values: the first one's)."""
+    out = {}
+    for d in dicts:
+        for k, v in (d or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[k] = out.get(k, 0) + v
+            else:
+                out.setdefault(k, v)
+    return out
+
+
+def merge_rounds(per_round):
+    """One row per target from per-round rows (lists of derived rows, targets in order):
+    the median of every figure, errors summed, and a check holds only if it held in every
+    round."""
+    order, by = [], {}
+    for rows in per_round:
+        for r in rows:
+            if r["target"] not in by:
+                order.append(r["target"])
+                by[r["target"]] = []
+            by[r["target"]].append(r)
+    merged = []
+    for t in order:
+        rows = by[t]
+        out = dict(rows[0])
+        if len(rows) > 1:
+            for k, v in rows[0].items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    out[k] = median(r.get(k) for r in rows)
+            out["errors"] = sum(r["errors"] for r in rows)
+            out["rounds"] = len(rows)
+            vs = [r["verify"] for r in rows if r.get("verify")]
+            if vs:
+                out["verify"] = {k: sum(v.get(k) or 0 for v in vs)
+                                 for k in ("requests", "accepted", "server_hellos", "full", "resumed")}
+                out["verify"]["all_full"] = all(v.get("all_full") for v in vs) and len(vs) == len(rows)
+                for k in ("versions", "groups", "ciphers"):
+                    out["verify"][k] = add_counts(v.get(k) for v in vs)
+            refused = [r.get("resumption_refused") for r in rows if "resumption_refused" in r]
+            if refused:
+                out["resumption_refused"] = all(refused)
+            cs = [r["counters"] for r in rows if r.get("counters")]
+            if cs:
+                out["counters"] = add_counts(cs)
+        merged.append(out)
+    return merged
+
+
+def paired_ratios(per_round, others, keys=("rps", "cpu_us_per_req", "rss_mib")):
+    """edge/OTHER for each of keys: the median of the rounds' own ratios, and the list."""
+    out = {}
+    for other in others:
+        by_key = {k: [] for k in keys}
+        for rows in per_round:
+            by = {r["target"]: r for r in rows}
+            e, o = by.get("edge"), by.get(other)
+            if e and o:
+                for k in keys:
+                    by_key[k].append(ratio(e[k], o[k]))
+        if by_key[keys[0]]:
+            name = {"rss_mib": "rss"}
+            out["edge/" + other] = {name.get(k, k): median(v) for k, v in by_key.items()}
+            if len(per_round) > 1:
+                out["edge/" + other]["by_round"] = {name.get(k, k): v for k, v in by_key.items()}
+    return out
+
+
+def spread(v, key):
+    """ " (rounds: 0.78 0.81 0.76)" for a ratio with per-round values, else ""."""
+    rounds = (v.get("by_round") or {}).get(key)
+    if not rounds:
+        return ""
+    return " (rounds: %s)" % " ".join(fmt(x, "%.2f") for x in rounds)
+
+
 def check_text(r):
     v = r.get("verify")
     if v:
@@ -104,7 +201,9 @@ def report_modes(res):
     """Table and ratios for the TLS modes; returns (summary, ratios) for the JSON."""
     summary, ratios = {}, {}
     for m in res.get("modes", []):
-        rows = [derive_mode(r) for r in res.get("mode_runs", []) if r["mode"] == m]
+        per_round = [[derive_mode(r) for r in rd["mode_runs"] if r["mode"] == m]
+                     for rd in rounds_of(res)]
+        rows = merge_rounds(per_round)
         summary[m] = rows
         by = {r["target"]: r for r in rows}
         unit = "conn" if m == "newconn" else "req"
@@ -122,19 +221,11 @@ def report_modes(res):
                           fmt(r["cpu_pct"], "%.0f"), fmt(r["rss_mib"], "%.1f"), r["errors"],
                           fmt(r["other_cpu_pct"], "%.0f"), check_text(r)))
         edge = by.get("edge")
-        mr = {}
-        for other in ("nginx", "haproxy"):
-            o = by.get(other)
-            if edge and o:
-                mr["edge/" + other] = {
-                    "rps": ratio(edge["rps"], o["rps"]),
-                    "cpu_us_per_req": ratio(edge["cpu_us_per_req"], o["cpu_us_per_req"]),
-                    "rss": ratio(edge["rss_mib"], o["rss_mib"]),
-                }
-                print("  %-13s %s/s %s   CPU us/%s %s   RSS %s" % (
-                    "edge/" + other, unit, fmt(mr["edge/" + other]["rps"], "%.2fx"), unit,
-                    fmt(mr["edge/" + other]["cpu_us_per_req"], "%.2fx"),
-                    fmt(mr["edge/" + other]["rss"], "%.2fx")))
+        mr = paired_ratios(per_round, ("nginx", "haproxy"))
+        for k, v in mr.items():
+            print("  %-13s %s/s %s   CPU us/%s %s   RSS %s%s" % (
+                k, unit, fmt(v["rps"], "%.2fx"), unit, fmt(v["cpu_us_per_req"], "%.2fx"),
+                fmt(v["rss"], "%.2fx"), spread(v, "cpu_us_per_req")))
         if not edge:
             print("  (no edge figures in this mode: no ratios)")
         ratios[m] = mr
@@ -171,18 +262,24 @@ def main():
     args = ap.parse_args()
 
     res = json.load(open(args.results))
-    rows = [derive(r) for r in res["runs"]]
+    per_round = []
+    for rd in rounds_of(res):
+        rows = [derive(r) for r in rd["runs"]]
+        direct = next((r for r in rows if r["target"] == "direct"), None)
+        for r in rows:
+            if direct and r["c1_p50_us"] is not None and direct["c1_p50_us"] is not None:
+                r["c1_added_us"] = r["c1_p50_us"] - direct["c1_p50_us"]
+        per_round.append(rows)
+    rows = merge_rounds(per_round)
     by = {r["target"]: r for r in rows}
-    direct = by.get("direct")
-    for r in rows:
-        if direct and r["c1_p50_us"] is not None and direct["c1_p50_us"] is not None:
-            r["c1_added_us"] = r["c1_p50_us"] - direct["c1_p50_us"]
 
     print()
-    print("hostess-bench: %d hosts, %d backends, %d connections, %d s per target, body %d B, %s"
+    nrounds = len(per_round)
+    print("hostess-bench: %d hosts, %d backends, %d connections, %d s per target, body %d B, %s%s"
           % (res["hosts"], res["backends"], res["connections"], res["duration_s"], res["body_bytes"],
              "proxy on CPU %s, load on CPU %s" % (res["proxy_cpu"], res["load_cpu"])
-             if res["pinned"] else "not pinned"))
+             if res["pinned"] else "not pinned",
+             "; medians of %d rounds" % nrounds if nrounds > 1 else ""))
     if res.get("loadavg"):
         print("load average (1/5/15 min): %s at start, %s at end (other work on the machine skews "
               "every figure)" % ("/".join(res["loadavg"]["start"]), "/".join(res["loadavg"]["end"])))
@@ -198,18 +295,7 @@ def main():
                       else "%+.0fus" % r["c1_added_us"],
                       fmt(r["syscalls_per_req"], "%.2f"), r["errors"]))
 
-    ratios = {}
-    edge = by.get("edge")
-    if edge:
-        for other in ("nginx", "haproxy", "direct"):
-            o = by.get(other)
-            if not o:
-                continue
-            ratios["edge/" + other] = {
-                "rps": ratio(edge["rps"], o["rps"]),
-                "cpu_us_per_req": ratio(edge["cpu_us_per_req"], o["cpu_us_per_req"]),
-                "rss": ratio(edge["rss_mib"], o["rss_mib"]),
-            }
+    ratios = paired_ratios(per_round, ("nginx", "haproxy", "direct"))
     if ratios:
         print()
         print("ratios (same run): req/s higher is better; CPU us/req and RSS lower are better")
@@ -217,8 +303,9 @@ def main():
             if k == "edge/direct":  # direct has no proxy: only throughput compares
                 print("  %-13s req/s %s (share of direct throughput kept)" % (k, fmt(v["rps"], "%.2fx")))
                 continue
-            print("  %-13s req/s %s   CPU us/req %s   RSS %s" % (
-                k, fmt(v["rps"], "%.2fx"), fmt(v["cpu_us_per_req"], "%.2fx"), fmt(v["rss"], "%.2fx")))
+            print("  %-13s req/s %s   CPU us/req %s   RSS %s%s" % (
+                k, fmt(v["rps"], "%.2fx"), fmt(v["cpu_us_per_req"], "%.2fx"), fmt(v["rss"], "%.2fx"),
+                spread(v, "cpu_us_per_req")))
     if any(r["other_cpu_pct"] is not None for r in rows):
         print("other processes during the load passes (%% of one CPU): %s" % ", ".join(
             "%s %s" % (r["target"], fmt(r["other_cpu_pct"], "%.0f")) for r in rows))

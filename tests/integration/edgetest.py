@@ -45,11 +45,14 @@ import threading
 import time
 import urllib.parse
 
-EDGE_BIN = os.environ.get("HOSTESS_EDGE_BIN", "/work/main/build/control/hostess-edge")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# ctest sets both to the build under test; by hand, the default build directory.
+EDGE_BIN = os.environ.get("HOSTESS_EDGE_BIN", os.path.join(REPO, "build/control/hostess-edge"))
+BACKEND_BIN = os.environ.get("HOSTESS_BACKEND_BIN",
+                             os.path.join(REPO, "build/bench/hostess-bench-backend"))
 CURL = "/usr/bin/curl"
 WRK = "/usr/bin/wrk"
 OPENSSL = "/usr/bin/openssl"
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MKCERTS = os.path.join(REPO, "deploy", "mkcerts.sh")
 HOST_A = "app.hostess.localhost"
 HOST_B = "api.hostess.localhost"

@@ -33,8 +33,7 @@ import time
 
 import edgetest as E
 
-BENCH_BIN = os.environ.get("HOSTESS_BACKEND_BIN",
-                           "/work/main/build/bench/hostess-bench-backend")
+BENCH_BIN = E.BACKEND_BIN
 SHA_BLUE = "a" * 40
 SHA_GREEN = "b" * 40
 SHA_LBLUE = "c" * 40
