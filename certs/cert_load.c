@@ -344,7 +344,7 @@ int cert__item_parse(const struct cert_source *src, struct cert_item *it, char *
     check_chain_order(leaf, chain, crt_file, warn);
 
     rc = -ENOMEM;
-    ctx = SSL_CTX_new(TLS_server_method());
+    ctx = tls_server_ctx_new();
     if (ctx == NULL)
         goto out;
     rc = -1;

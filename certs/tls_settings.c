@@ -7,6 +7,8 @@
  */
 #include "certs/tls_settings.h"
 
+#include "certs/tls_kdf.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -85,6 +87,11 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     *out = sel;
     *outlen = sellen;
     return SSL_TLSEXT_ERR_OK;
+}
+
+SSL_CTX *tls_server_ctx_new(void)
+{
+    return SSL_CTX_new_ex(NULL, tls_kdf_propq(), TLS_server_method());
 }
 
 int tls_ctx_configure(SSL_CTX *ctx)

@@ -33,6 +33,11 @@ int tls_set_alpn(SSL *ssl, const unsigned char *wire);
  * proto[0..plen), else 0 (also when malformed). For the client-hello callback. */
 int tls_alpn_offers(const unsigned char *ext, size_t len, const char *proto, size_t plen);
 
+/* A new server context (TLS_server_method) that prefers tls_kdf's TLS 1.3 key schedule;
+ * every server context of the edge is made here, so that one handshake uses one property
+ * query whichever certificate's context it switches to. NULL on failure. */
+SSL_CTX *tls_server_ctx_new(void);
+
 /* Applies the policy to a server context (protocol range, ciphers, groups, options,
  * session settings, the ALPN selection above). Certificates, ALPN and callbacks are left to the caller.
  * Returns 0, or -EINVAL when OpenSSL refused a setting (its error queue says which);

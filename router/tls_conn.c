@@ -26,6 +26,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "certs/tls_kdf.h"
 #include "certs/tls_settings.h"
 #include "router/base/hostname.h"
 #include "router/base/log.h"
@@ -224,6 +225,7 @@ void tls_conn_free(struct conn *c)
     if (t->deferred)
         list_unlink(&t->defer_link);
     SSL_free(t->ssl);
+    tls_kdf_scrub(); /* this connection's last secrets in the thread's HMAC state */
     iobuf_release(c->w, &t->cin);
     t->out_len = t->out_busy = 0;
     out_release(c);

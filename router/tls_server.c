@@ -247,7 +247,7 @@ struct tls_server *tls_server_new(struct epoch_domain *epoch, char *err, size_t 
         return NULL;
     }
     s->epoch = epoch;
-    s->ctx = SSL_CTX_new(TLS_server_method());
+    s->ctx = tls_server_ctx_new();
     s->aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
     if (s->ctx == NULL || s->aes == NULL || tls_ctx_configure(s->ctx) != 0) {
         tls_log_errors("listener context");
