@@ -46,6 +46,11 @@ static struct h2_stream *stream_of(const struct exchange *ex)
 #define NV(n, v, nl, vl)                                                                       \
     ((nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), (nl), (vl), NGHTTP2_NV_FLAG_NONE})
 #define NV_LIT(n, v) NV(n, v, sizeof(n) - 1, sizeof(v) - 1)
+/* A field whose value is new in every response (x-request-id): sent as a literal never
+ * indexed, so that it neither churns the HPACK dynamic tables (ours and the client's)
+ * nor costs a table search and insertion per response. */
+#define NV_UNIQUE(n, v, nl, vl)                                                                \
+    ((nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), (nl), (vl), NGHTTP2_NV_FLAG_NO_INDEX})
 
 /* --- lifetime --------------------------------------------------------------------------- */
 
@@ -604,6 +609,16 @@ static unsigned h2s_state(const struct exchange *ex)
     return s;
 }
 
+/* The three digits of a status code (llhttp and the edge's answers only make 100..999):
+ * on every response, where snprintf cost more than the rest of the head. */
+static size_t status_digits(char *s, unsigned status)
+{
+    s[0] = (char)('0' + status / 100 % 10);
+    s[1] = (char)('0' + status / 10 % 10);
+    s[2] = (char)('0' + status % 10);
+    return 3;
+}
+
 /* The response head as nghttp2_nv entries at the start of ex.downhead, names lower-cased,
  * hop-by-hop fields dropped; a 101 (WebSocket accepted) becomes 200 (RFC 8441 §5). */
 static int h2s_head(struct exchange *ex, const struct h1_response *resp)
@@ -625,8 +640,8 @@ static int h2s_head(struct exchange *ex, const struct h1_response *resp)
     size_t k = 0;
     int has_reqid = 0;
 
-    int sl = snprintf(s, 4, "%03d", resp->status == 101 ? 200 : resp->status);
-    nv[k++] = NV(":status", s, 7, (size_t)sl);
+    size_t sl = status_digits(s, resp->status == 101 ? 200 : resp->status);
+    nv[k++] = NV(":status", s, 7, sl);
     s += sl;
     for (size_t i = 0; i < resp->nfields; i++) {
         const struct h1_field *fl = &resp->fields[i];
@@ -642,11 +657,13 @@ static int h2s_head(struct exchange *ex, const struct h1_response *resp)
         for (size_t j = 0; j < fl->name.len; j++)
             s[j] = ascii_lower(fl->name.ptr[j]);
         memcpy(s + fl->name.len, fl->value.ptr, fl->value.len);
-        nv[k++] = NV(s, s + fl->name.len, fl->name.len, fl->value.len);
+        nv[k++] = fl->tok == TOK_X_REQUEST_ID
+                      ? NV_UNIQUE(s, s + fl->name.len, fl->name.len, fl->value.len)
+                      : NV(s, s + fl->name.len, fl->name.len, fl->value.len);
         s += fl->name.len + fl->value.len;
     }
     if (!has_reqid)
-        nv[k++] = NV("x-request-id", ex->reqid, 12, strlen(ex->reqid));
+        nv[k++] = NV_UNIQUE("x-request-id", ex->reqid, 12, strlen(ex->reqid));
     if (hsts != NULL) { /* copied: the config it lives in may be replaced before submit */
         memcpy(s, hsts, hsts_len);
         nv[k++] = NV("strict-transport-security", s, 25, hsts_len);
@@ -719,8 +736,8 @@ static int h2s_answer(struct exchange *ex, int status, const char *ctype, struct
     int bl = (int)body.len;
     memcpy(s, body.ptr, body.len);
     char *num = s + body.len;
-    int sl = snprintf(num, 4, "%03d", status);
-    nv[k++] = NV(":status", num, 7, (size_t)sl);
+    size_t sl = status_digits(num, (unsigned)status);
+    nv[k++] = NV(":status", num, 7, sl);
     nv[k++] = NV_LIT("server", "hostess-edge");
     nv[k++] = NV("content-type", (char *)ctype, 12, strlen(ctype));
     nv[k++] = NV_LIT("cache-control", "no-store");
@@ -738,7 +755,7 @@ static int h2s_answer(struct exchange *ex, int status, const char *ctype, struct
         nv[k++] = NV("location", more, 8, location.len);
     }
     if (ex->reqid[0] != '\0')
-        nv[k++] = NV("x-request-id", ex->reqid, 12, strlen(ex->reqid));
+        nv[k++] = NV_UNIQUE("x-request-id", ex->reqid, 12, strlen(ex->reqid));
     int head_only = (ex->flags & EX_F_HEAD_REQ) != 0;
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = h2_stream_read};
     st->iov[0] = uv_buf_init(s, (unsigned)bl);

@@ -60,6 +60,15 @@ def settings_and_basics(edge, be):
                 [echo(s).get("target") for s in res] == ["/echo?i=%d" % i for i in range(60)],
                 "60 concurrent streams on one connection all answered, each its own",
                 [s for s in res if s.status != 200][:3])
+        # A request id is new in every response: sent never indexed (RFC 7541 §6.2.3), so
+        # it neither fills the client's HPACK table nor costs the edge a table insertion.
+        from hpack import NeverIndexedHeaderTuple
+        rids = [h for s in res for h in s.headers if h[0] == "x-request-id"]
+        c.check(len(rids) == 60 and all(isinstance(h, NeverIndexedHeaderTuple) for h in rids),
+                "x-request-id sent as a never-indexed literal", rids[:2])
+        table = [n for n, _ in cl.conn.decoder.header_table.dynamic_entries]
+        c.check(b"x-request-id" not in table and "x-request-id" not in table,
+                "no request id in the client's HPACK dynamic table", table[:5])
         # client X-Request-Id kept, client X-Forwarded-For dropped (untrusted peer)
         st = cl.get("/echo", headers=[("x-request-id", "abc-123"),
                                        ("x-forwarded-for", "6.6.6.6"), ("cookie", "a=1"),
