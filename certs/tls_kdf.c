@@ -50,7 +50,7 @@ static unsigned char empty_hash[MD_COUNT][EVP_MAX_MD_SIZE]; /* Hash(""), for Der
 static pthread_key_t thread_key;      /* -> struct thread_state */
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static const char *loaded_propq;      /* NULL until loaded (or if loading failed) */
-static OSSL_PROVIDER *providers[2];   /* default and ours: held for the process's life */
+static OSSL_PROVIDER *providers[2];   /* default and ours: held until exit (unload) */
 
 /* A thread's two digest contexts (HMAC's inner and outer hash) per digest. */
 struct thread_state {
@@ -479,11 +479,27 @@ static int provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in
 
 /* --- loading -------------------------------------------------------------------------------- */
 
+/* At exit, our references go back so that OpenSSL's own cleanup (registered before
+ * this, so run after it) frees the providers and digests with everything else. Every
+ * SSL_CTX and worker thread is gone by then. */
+static void unload(void)
+{
+    loaded_propq = NULL;
+    for (int i = 0; i < MD_COUNT; i++) {
+        EVP_MD_free(mds[i]);
+        mds[i] = NULL;
+    }
+    for (int i = 1; i >= 0; i--) {
+        if (providers[i] != NULL)
+            OSSL_PROVIDER_unload(providers[i]);
+        providers[i] = NULL;
+    }
+}
+
 static void load(void)
 {
     /* Loading a provider explicitly turns off OpenSSL's implicit default provider, so
-     * load that too (a second reference when the configuration already loaded it). These
-     * references live as long as the process. */
+     * load that too (a second reference when the configuration already loaded it). */
     if ((providers[0] = OSSL_PROVIDER_load(NULL, "default")) == NULL)
         return;
     for (int i = 0; i < MD_COUNT; i++) {
@@ -495,7 +511,8 @@ static void load(void)
     }
     if (pthread_key_create(&thread_key, thread_state_free) != 0 ||
         OSSL_PROVIDER_add_builtin(NULL, PROVIDER_NAME, provider_init) != 1 ||
-        (providers[1] = OSSL_PROVIDER_load(NULL, PROVIDER_NAME)) == NULL)
+        (providers[1] = OSSL_PROVIDER_load(NULL, PROVIDER_NAME)) == NULL ||
+        atexit(unload) != 0)
         return;
     loaded_propq = "?provider=" PROVIDER_NAME;
 }
