@@ -4,17 +4,19 @@
  * libssl runs the key schedule through the "TLS13-KDF" algorithm, fetched anew for each
  * of the ~20 HKDF steps of a handshake; OpenSSL's implementation then fetches the digest
  * by name, builds an HMAC context, and frees it all again. In a profile of a full
- * handshake that bookkeeping is about a tenth of the server's instructions, more than the
- * ECDSA signature. So the edge registers a small provider of its own that offers only
- * "TLS13-KDF": the same HKDF-Extract / HKDF-Expand-Label, computed with HMAC contexts
- * that each thread makes once per digest and reuses for every step. The hash is
+ * handshake the key schedule took a fifth of the server's instructions, more than the
+ * ECDSA signature, and a third of that was this bookkeeping. So the edge registers a
+ * small provider of its own that offers only "TLS13-KDF": the same HKDF-Extract /
+ * HKDF-Expand-Label, computed over digest contexts that each thread makes once per
+ * digest and reuses for every step. The hash is
  * OpenSSL's (the default provider's SHA-256/384); HMAC's two passes over it (RFC 2104)
  * and the TLS 1.3 framing (RFC 8446 §7.1) are here.
  * Its output is checked against OpenSSL's own TLS13-KDF in tests/unit/certs/test_tls_kdf.c.
  *
- * Residue: a thread's digest contexts keep the chaining values of the last hash they
- * computed, which derive from a connection's secrets; tls_kdf_scrub() (called when a TLS
- * connection is freed) re-initialises them, so none outlives its connection.
+ * Residue: a thread's digest contexts keep the chaining values and the last input block
+ * of the last hash they computed, which derive from a connection's secrets;
+ * tls_kdf_scrub() (called when a TLS connection is freed) resets them, so none outlives
+ * its connection.
  */
 #include "certs/tls_kdf.h"
 
@@ -37,7 +39,7 @@
 #define SECRET_INLINE 64   /* secrets up to this long live in the context (P-521's 66-byte
                               or an FFDHE shared secret go to the heap) */
 
-/* The digests TLS 1.3's suites use, each with a per-thread HMAC context. */
+/* The digests TLS 1.3's suites use, each with per-thread digest contexts. */
 enum { MD_SHA256, MD_SHA384, MD_COUNT };
 static const char *const md_names[MD_COUNT] = { "SHA2-256", "SHA2-384" };
 static const size_t md_sizes[MD_COUNT] = { 32, 48 };
@@ -65,8 +67,8 @@ struct secret {
     unsigned char  in[SECRET_INLINE];
 };
 
-/* One KDF context (libssl makes one per HKDF step). Not zeroed as a whole: only the
- * fields below the labels are initialised, the label buffers are written before use. */
+/* One KDF context (libssl makes one per HKDF step). Not zeroed as a whole: the fields
+ * before the label buffers are initialised, the buffers are written before use. */
 struct kdf {
     int           mode;
     int           md; /* MD_*, or -1 when no digest was set */
@@ -120,14 +122,11 @@ void tls_kdf_scrub(void)
     for (int i = 0; i < MD_COUNT; i++) {
         if (!t->dirty[i])
             continue;
-        /* A digest's init wipes its state (the last secret-derived chaining values).
-         * If that fails the contexts cannot be trusted to hold nothing: free them. */
-        if (EVP_DigestInit_ex(t->inner[i], mds[i], NULL) != 1 ||
-            EVP_DigestInit_ex(t->outer[i], mds[i], NULL) != 1) {
-            EVP_MD_CTX_free(t->inner[i]);
-            EVP_MD_CTX_free(t->outer[i]);
-            t->inner[i] = t->outer[i] = NULL;
-        }
+        /* A re-init would not do: SHA-384's keeps the last input block, which can hold
+         * a shared secret. A reset frees the provider's state, cleansed; the next
+         * connection's first step makes a new one (one allocation per connection). */
+        EVP_MD_CTX_reset(t->inner[i]);
+        EVP_MD_CTX_reset(t->outer[i]);
         t->dirty[i] = 0;
     }
 }

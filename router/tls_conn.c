@@ -225,7 +225,7 @@ void tls_conn_free(struct conn *c)
     if (t->deferred)
         list_unlink(&t->defer_link);
     SSL_free(t->ssl);
-    tls_kdf_scrub(); /* this connection's last secrets in the thread's HMAC state */
+    tls_kdf_scrub(); /* this connection's last secrets in the thread's KDF digest state */
     iobuf_release(c->w, &t->cin);
     t->out_len = t->out_busy = 0;
     out_release(c);
