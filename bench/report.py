@@ -134,21 +134,27 @@ def merge_rounds(per_round):
                     out[k] = median(r.get(k) for r in rows)
             out["errors"] = sum(r["errors"] for r in rows)
             out["rounds"] = len(rows)
-            vs = [r["verify"] for r in rows if r.get("verify")]
-            if vs:
-                out["verify"] = {k: sum(v.get(k) or 0 for v in vs)
-                                 for k in ("requests", "accepted", "server_hellos", "full", "resumed")}
-                out["verify"]["all_full"] = all(v.get("all_full") for v in vs) and len(vs) == len(rows)
-                for k in ("versions", "groups", "ciphers"):
-                    out["verify"][k] = add_counts(v.get(k) for v in vs)
-            refused = [r.get("resumption_refused") for r in rows if "resumption_refused" in r]
-            if refused:
-                out["resumption_refused"] = all(refused)
-            cs = [r["counters"] for r in rows if r.get("counters")]
-            if cs:
-                out["counters"] = add_counts(cs)
+            merge_checks(out, rows)
         merged.append(out)
     return merged
+
+
+def merge_checks(out, rows):
+    """The newconn checks of several rounds into out: counts summed, a check passes only
+    if it passed in every round."""
+    vs = [r["verify"] for r in rows if r.get("verify")]
+    if vs:
+        out["verify"] = {k: sum(v.get(k) or 0 for v in vs)
+                         for k in ("requests", "accepted", "server_hellos", "full", "resumed")}
+        out["verify"]["all_full"] = all(v.get("all_full") for v in vs) and len(vs) == len(rows)
+        for k in ("versions", "groups", "ciphers"):
+            out["verify"][k] = add_counts(v.get(k) for v in vs)
+    refused = [r.get("resumption_refused") for r in rows if "resumption_refused" in r]
+    if refused:
+        out["resumption_refused"] = all(refused)
+    cs = [r["counters"] for r in rows if r.get("counters")]
+    if cs:
+        out["counters"] = add_counts(cs)
 
 
 def paired_ratios(per_round, others, keys=("rps", "cpu_us_per_req", "rss_mib")):

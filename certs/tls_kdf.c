@@ -7,10 +7,10 @@
  * handshake the key schedule took a fifth of the server's instructions, more than the
  * ECDSA signature, and a third of that was this bookkeeping. So the edge registers a
  * small provider of its own that offers only "TLS13-KDF": the same HKDF-Extract /
- * HKDF-Expand-Label, computed over digest contexts that each thread makes once per
- * digest and reuses for every step. The hash is
- * OpenSSL's (the default provider's SHA-256/384); HMAC's two passes over it (RFC 2104)
- * and the TLS 1.3 framing (RFC 8446 §7.1) are here.
+ * HKDF-Expand-Label, computed over digest contexts that each thread keeps per digest and
+ * reuses for every step of a handshake. The hash is OpenSSL's (the default provider's
+ * SHA-256/384); HMAC's two passes over it (RFC 2104) and the TLS 1.3 framing (RFC 8446
+ * §7.1) are here.
  * Its output is checked against OpenSSL's own TLS13-KDF in tests/unit/certs/test_tls_kdf.c.
  *
  * Residue: a thread's digest contexts keep the chaining values and the last input block
@@ -81,7 +81,8 @@ struct kdf {
 
 /* OpenSSL's HMAC builds and copies digest contexts for every key (allocations each
  * time); RFC 2104 needs only two hash passes, which a thread does here with two digest
- * contexts per digest that it keeps and re-initialises (no allocation once made). */
+ * contexts per digest that it keeps and re-initialises between steps (their provider
+ * state is made once per connection: tls_kdf_scrub frees it). */
 static void thread_state_free(void *p)
 {
     struct thread_state *t = p;
@@ -183,7 +184,7 @@ static int expand_label(int md, const unsigned char *secret, size_t secretlen,
                         unsigned char *out, size_t outlen)
 {
     size_t hlen = md_sizes[md];
-    unsigned char info[2 + 1 + 2 * LABEL_MAX + 1 + LABEL_MAX];
+    unsigned char info[2 + 1 + LABEL_MAX + 1 + LABEL_MAX]; /* lengths checked below */
     unsigned char t[EVP_MAX_MD_SIZE];
     size_t n = 0, tlen = 0;
 

@@ -154,9 +154,7 @@ int conn_send(struct conn *c, const uv_buf_t *iov, unsigned n)
 
 int conn_send_last(struct conn *c, const uv_buf_t *iov, unsigned n)
 {
-    if (c->tls != NULL)
-        return tls_conn_send(c, iov, n, 1);
-    return sendq_write(&c->tx, (uv_stream_t *)&c->tcp, iov, n, conn_on_written);
+    return c->tls != NULL ? tls_conn_send(c, iov, n, 1) : conn_send(c, iov, n);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
