@@ -730,7 +730,24 @@ def read_response(reader, method="GET", timeout=10.0, sink=None):
     return r
 
 
-class Client:
+class SocketOwner:
+    """A test client holding self.sock: close() ignores a socket already gone, and it is a
+    context manager that closes."""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Client(SocketOwner):
     """One raw keep-alive client connection to the edge. tls: an ssl.SSLContext (see
     tls_context()) to speak TLS, with sni as the server name (None: no SNI); the
     handshake happens here (ssl.SSLError on failure), and self.sock is the SSLSocket."""
@@ -773,18 +790,6 @@ class Client:
             if not d:
                 return True
         return False
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def build_request(method, path, host, headers=(), body=None, version="HTTP/1.1"):

@@ -40,15 +40,20 @@ def nghttp(edge):
     c.check(p.returncode == 0, "nghttp: 20 concurrent downloads", p.stderr[-300:])
 
 
-def h2load(edge):
-    p = subprocess.run(["h2load", "-n", "5000", "-c", "8", "-m", "8", "-H",
-                        ":authority: " + E.HOST_A, "http://127.0.0.1:%d/echo" % edge.port],
-                       capture_output=True, timeout=120)
+def run_h2load(args, timeout=120):
+    """h2load's output, and whether all of its n requests succeeded (none failed or errored)."""
+    p = subprocess.run(["h2load"] + args, capture_output=True, timeout=timeout)
     out = p.stdout.decode()
     m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
                   r"(\d+) failed, (\d+) errored", out)
-    c.check(m and m.group(4) == "5000" and m.group(5) == "0" and m.group(6) == "0",
-            "h2load 5000 requests, 8 connections x 8 streams: all 2xx", out[-600:])
+    n = args[args.index("-n") + 1]
+    return out, bool(m and m.group(4) == n and m.group(5) == "0" and m.group(6) == "0")
+
+
+def h2load(edge):
+    out, ok = run_h2load(["-n", "5000", "-c", "8", "-m", "8", "-H", ":authority: " + E.HOST_A,
+                          "http://127.0.0.1:%d/echo" % edge.port])
+    c.check(ok, "h2load 5000 requests, 8 connections x 8 streams: all 2xx", out[-600:])
 
 
 def over_tls(edge, certs):
@@ -68,15 +73,9 @@ def over_tls(edge, certs):
     c.check(s.handshake and s.alpn == "h2", "s_client offering h2,http/1.1 gets h2", s)
     s = E.s_client(port, E.HOST_A, args=["-alpn", "http/1.1"], cafile=certs.ca)
     c.check(s.handshake and s.alpn == "http/1.1", "s_client offering http/1.1 gets http/1.1", s)
-    p = subprocess.run(["h2load", "-n", "3000", "-c", "6", "-m", "4",
-                        "--connect-to=127.0.0.1:%d" % port,
-                        "https://%s:%d/echo" % (E.HOST_A, port)],
-                       capture_output=True, timeout=120)
-    out = p.stdout.decode()
-    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
-                  r"(\d+) failed, (\d+) errored", out)
-    c.check(m and m.group(4) == "3000" and m.group(5) == "0" and m.group(6) == "0",
-            "h2load over TLS (SNI, ALPN h2): 3000 requests all 2xx", out[-600:])
+    out, ok = run_h2load(["-n", "3000", "-c", "6", "-m", "4", "--connect-to=127.0.0.1:%d" % port,
+                          "https://%s:%d/echo" % (E.HOST_A, port)])
+    c.check(ok, "h2load over TLS (SNI, ALPN h2): 3000 requests all 2xx", out[-600:])
     c.check("Application protocol: h2" in out, "h2load negotiated h2", out[-600:])
     # No SNI for a generated host: 421 on that stream (issue 4: SNI required).
     p = subprocess.run(["h2load", "-n", "10", "-c", "1", "-H", ":authority: " + E.HOST_A,

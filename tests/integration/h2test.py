@@ -23,6 +23,8 @@ import h2.exceptions
 import h2.settings
 import hpack
 
+import edgetest as E
+
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 # frame types
@@ -62,7 +64,7 @@ class Stream:
             self.id, self.status, self.reset, self.ended, len(self.data))
 
 
-class H2Client:
+class H2Client(E.SocketOwner):
     """A python3-h2 client over a raw socket (prior knowledge). auto_ack: whether data is
     acknowledged (WINDOW_UPDATE) as soon as it is received."""
 
@@ -191,17 +193,6 @@ class H2Client:
         self.pump(deadline, lambda: self.goaway is not None or self.closed)
         return self.goaway
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # --------------------------------------------------------------------------- raw frames
@@ -243,7 +234,7 @@ def req_fields(path="/echo", host="app.hostess.localhost", method="GET", extra=(
             (":path", path)] + list(extra)
 
 
-class RawH2:
+class RawH2(E.SocketOwner):
     """Raw frames on a socket after the preface and an empty SETTINGS. read() returns
     parsed server frames; HEADERS blocks are decoded with hpack."""
 
@@ -352,17 +343,6 @@ class RawH2:
         self.read(lambda s: False, timeout)
         return self.closed
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 class Witness(threading.Thread):
